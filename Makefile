@@ -1,0 +1,41 @@
+# Kentongan — the two commands a newcomer runs: `make demo` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test install system-deps lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[sim,test]'
+	@touch $@
+
+install: $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+## The embedded default: SQLite, the Banyuwangi sample, a simulated fleet, poller, API, dashboard.
+demo: $(STAMP)
+	@bash scripts/install-system-deps.sh --demo
+	$(VENV)/bin/kentongan demo
+
+## The whole suite, against real peers (snmpd, snmpsim, sshd, Ansible, Prometheus,
+## Alertmanager, PostgreSQL, Chromium).
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy kentongan inventory collectors playbooks alerts api
+
+bench: $(STAMP) system-deps
+	$(PY) benchmarks/inventory_import.py
+
+clean:
+	rm -rf $(VENV) kentongan.db kentongan.db-wal kentongan.db-shm .pytest_cache

@@ -1,0 +1,11 @@
+"""Routes: rollouts (to be filled by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+router = APIRouter(tags=["rollouts"])
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,55 @@
+"""The ``kentongan`` command: one Typer app composed of each package's commands.
+
+Each package's ``cli.py`` exposes ``register(app)``, which adds its commands or groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from kentongan.settings import get_settings
+
+app = typer.Typer(
+    name="kentongan",
+    help=(
+        "Kentongan: inventory, polling, alerts, rollouts and readiness for Smart Kampung.\n\n"
+        "Start here:  kentongan db upgrade && kentongan inventory import examples/banyuwangi/"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, get_settings().log_level.upper(), 20)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _register_all() -> None:
+    from kentongan import commands
+
+    commands.register(app)
+    for module in ("inventory.cli", "collectors.cli", "alerts.cli", "playbooks.cli", "api.cli"):
+        mod = __import__(module, fromlist=["register"])
+        mod.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

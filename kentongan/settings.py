@@ -1,0 +1,68 @@
+"""Settings from the environment (``KENTONGAN_`` prefix), loaded through ``get_settings()``.
+
+Never instantiate settings at import time: tests build their own ``Settings(...)``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Kentongan reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="KENTONGAN_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///kentongan.db",
+        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://…",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    # Collectors
+    poll_interval_seconds: float = 60.0
+    poll_timeout_seconds: float = 2.0
+    poll_retries: int = 1
+    poll_concurrency: int = 200
+    down_after_failures: int = 3
+    stale_after_intervals: float = 3.0
+    ssh_workers: int = 16
+    ssh_known_hosts: Path | None = Field(
+        default=None, description="known_hosts file for SSH host-key checking (default ~/.ssh/known_hosts)"
+    )
+
+    run_poller: bool = Field(default=True, description="Run the scheduler inside `serve`")
+
+    # Prometheus / alerts
+    prometheus_url: str | None = Field(
+        default=None, description="When set, availability is read from this Prometheus' query API"
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token Alertmanager presents to POST /api/v1/alerts"
+    )
+
+    # Readiness / API
+    policy_path: Path | None = Field(default=None, description="Qualification policy YAML")
+    public_readiness: bool = Field(
+        default=True, description="Allow reading readiness without a token"
+    )
+
+    # Rollouts
+    playbook_dir: Path | None = None
+    release_dir: Path | None = None
+    service_hours: str = "08:00-15:00"
+    service_days: str = "mon,tue,wed,thu,fri"
+    rollout_unreachable_after_days: float = 7.0
+    rollout_auto_resume: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
