@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     stale_after_intervals: float = 3.0
     ssh_workers: int = 16
     ssh_known_hosts: Path | None = Field(
-        default=None, description="known_hosts file for SSH host-key checking (default ~/.ssh/known_hosts)"
+        default=None,
+        description="known_hosts file for SSH host-key checking (default ~/.ssh/known_hosts)",
     )
 
     run_poller: bool = Field(default=True, description="Run the scheduler inside `serve`")
