@@ -1,0 +1,248 @@
+"""Access control: roles, hashed API tokens, the caller's identity and the audit log.
+
+Roles are ordered ``viewer < technician < engineer < admin``. Routes that write depend on
+:func:`require_role`; readiness reads depend on :func:`optional_principal` (open to anyone
+when ``settings.public_readiness``). Tokens are random, shown once at creation, and stored
+as their sha256; they never appear in logs, responses or metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, SettingsDep
+from api.models import ApiToken, AuditEntry
+from kentongan.errors import KentonganError
+from kentongan.timeutil import as_utc, utcnow
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "ktg_"  # noqa: S105 - a public marker, not a secret
+_LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+class Role(StrEnum):
+    """What a token may do; each role includes the ones below it."""
+
+    VIEWER = "viewer"
+    TECHNICIAN = "technician"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order viewer < technician < engineer < admin."""
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        """True when this role is ``needed`` or above it."""
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.TECHNICIAN: 1, Role.ENGINEER: 2, Role.ADMIN: 3}
+
+
+class AuthError(KentonganError):
+    """A token operation failed (unknown token id, bad role…)."""
+
+    def __init__(self, message: str, *, token_id: int | None = None) -> None:
+        super().__init__(message)
+        self.token_id = token_id
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's name, its role and its id (never the token itself)."""
+
+    name: str
+    role: Role
+    token_id: int | None
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: hex sha256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh high-entropy token (256 bits)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_token(
+    session: Session, name: str, role: Role | str, *, created_by: str | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; return the row and the plain token (the only time it exists)."""
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise AuthError(
+            f"unknown role {role!r}; expected one of {', '.join(r.value for r in Role)}"
+        ) from exc
+    if not name.strip():
+        raise AuthError("a token needs a name (who or what uses it)")
+    token = new_token()
+    row = ApiToken(
+        name=name.strip(), role=role.value, token_hash=hash_token(token), created_by=created_by,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    logger.info("created API token id=%s name=%s role=%s", row.id, row.name, row.role)
+    return row, token
+
+
+def list_tokens(session: Session, *, include_revoked: bool = True) -> list[ApiToken]:
+    """Every token row (hashes included: callers must not show them)."""
+    stmt = select(ApiToken).order_by(ApiToken.id)
+    if not include_revoked:
+        stmt = stmt.where(ApiToken.revoked_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke a token by id; revoking twice is allowed and keeps the first time."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AuthError(f"no API token with id {token_id}", token_id=token_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        logger.info("revoked API token id=%s name=%s", row.id, row.name)
+    return row
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token; None otherwise."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    if row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - as_utc(row.last_used_at) > _LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        session.commit()
+    return Principal(name=row.name, role=Role(row.role), token_id=row.id)
+
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="API token: `Authorization: Bearer ktg_…` (see `kentongan token create`).",
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=message,
+        headers={"WWW-Authenticate": 'Bearer realm="kentongan"'},
+    )
+
+
+def _principal_from(session: Session, credentials: HTTPAuthorizationCredentials | None,
+                    request: Request) -> Principal | None:
+    if credentials is None:
+        if request.headers.get("authorization"):
+            raise _unauthorized("malformed Authorization header; expected 'Bearer <token>'")
+        return None
+    principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("invalid or revoked API token")
+    return principal
+
+
+def require_role(role: Role) -> Callable[..., Principal]:
+    """A dependency that returns the caller's :class:`Principal` when its role is at least
+    ``role``; 401 without a valid token, 403 when the role is too low."""
+
+    def dependency(request: Request, session: SessionDep, credentials: BearerDep) -> Principal:
+        principal = _principal_from(session, credentials, request)
+        if principal is None:
+            raise _unauthorized(f"authentication required: this needs an API token with role "
+                                f"{role.value} or above")
+        if not principal.role.allows(role):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"this needs role {role.value} or above; token "
+                f"{principal.name!r} has role {principal.role.value}",
+            )
+        return principal
+
+    dependency.__name__ = f"require_{role.value}"
+    dependency.required_role = role  # type: ignore[attr-defined]
+    return dependency
+
+
+def optional_principal(
+    request: Request, session: SessionDep, settings: SettingsDep, credentials: BearerDep
+) -> Principal | None:
+    """The caller, or None for an anonymous read when ``settings.public_readiness``.
+
+    A token that is presented must be valid (401 otherwise). When readiness is not public,
+    a viewer token or above is required.
+    """
+    principal = _principal_from(session, credentials, request)
+    if principal is None and not settings.public_readiness:
+        raise _unauthorized("authentication required: readiness is not public here; "
+                            "use an API token with role viewer or above")
+    return principal
+
+
+ReaderDep = Annotated[Principal | None, Depends(optional_principal)]
+ViewerDep = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+TechnicianDep = Annotated[Principal, Depends(require_role(Role.TECHNICIAN))]
+EngineerDep = Annotated[Principal, Depends(require_role(Role.ENGINEER))]
+AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+
+
+def audit(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Record a write in the audit log, in the caller's transaction (commit it with the
+    change, so the change and its record land together)."""
+    entry = AuditEntry(
+        at=utcnow(),
+        actor=principal.name,
+        role=principal.role.value,
+        token_id=principal.token_id,
+        action=action,
+        target=target,
+        details=_jsonable(details or {}),
+    )
+    session.add(entry)
+    logger.info("audit: %s by %s (%s) on %s", action, principal.name, principal.role, target)
+    return entry
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
