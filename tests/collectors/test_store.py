@@ -1,0 +1,255 @@
+"""The observation store on SQLite and PostgreSQL: failure threshold, staleness,
+topology (unreachable), links, availability with maintenance, flaps, counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from collectors.base import Observation
+from collectors.store import (
+    StorePolicy,
+    Transition,
+    availability,
+    counter_delta,
+    device_states,
+    flap_counts,
+    interface_states,
+    link_states,
+    recompute_states,
+    record_observations,
+    transitions,
+)
+from inventory.db import session_scope
+from inventory.models import MaintenanceWindow
+from tests.collectors.conftest import T0, fail, iface, kiosk_obs, ok, seed_inventory
+
+POLICY = StorePolicy(down_after_failures=3, stale_after_intervals=3.0,
+                     default_interval_seconds=60.0)
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def db(any_engine: Engine) -> Engine:
+    seed_inventory(any_engine)
+    return any_engine
+
+
+def poll(engine: Engine, observations: Sequence[Observation], at: datetime) -> list[Transition]:
+    with session_scope(engine) as s:
+        return record_observations(s, observations, policy=POLICY, now=at)
+
+
+def state(engine: Engine, device_id: str, at: datetime) -> str:
+    with session_scope(engine) as s:
+        (view,) = device_states(s, [device_id], policy=POLICY, now=at)
+        return view.status
+
+
+
+def all_ok(engine: Engine, at: datetime, *, gpon_up: bool = True) -> None:
+    poll(engine, [ok("olt-glagah", interfaces=[iface(3, "gpon0/3", up=gpon_up)]),
+                  ok("rtr-kemiren", interfaces=[iface(1, "ether1")]),
+                  kiosk_obs("kiosk-kemiren-1")], at)
+
+
+def test_down_only_after_n_consecutive_failures(db: Engine) -> None:
+    all_ok(db, T0)
+    assert state(db, "rtr-kemiren", T0) == "up"
+    poll(db, [fail("rtr-kemiren")], T0 + MIN)
+    poll(db, [fail("rtr-kemiren")], T0 + 2 * MIN)
+    assert state(db, "rtr-kemiren", T0 + 2 * MIN) == "up"  # two lost replies page nobody
+    poll(db, [ok("rtr-kemiren")], T0 + 3 * MIN)
+    poll(db, [fail("rtr-kemiren")], T0 + 4 * MIN)
+    poll(db, [fail("rtr-kemiren")], T0 + 5 * MIN)
+    assert state(db, "rtr-kemiren", T0 + 5 * MIN) == "up"  # the count restarted
+    changes = poll(db, [fail("rtr-kemiren", "timeout")], T0 + 6 * MIN)
+    assert state(db, "rtr-kemiren", T0 + 6 * MIN) == "down"
+    assert ("device", "rtr-kemiren", "up", "down") in {
+        (t.kind, t.subject, t.from_status, t.to_status) for t in changes
+    }
+    with session_scope(db) as s:
+        (view,) = device_states(s, ["rtr-kemiren"], policy=POLICY, now=T0 + 6 * MIN)
+        stored = transitions(s, kind="device", subject="rtr-kemiren")
+    assert view.consecutive_failures == 3
+    assert view.timeouts_total == 5 and view.polls_total == 7
+    assert view.reason == "timeout"
+    assert [(t.from_status, t.to_status) for t in stored] == [("unknown", "up"), ("up", "down")]
+    assert stored[-1].at == T0 + 6 * MIN
+
+
+def test_stale_data_reads_unknown_never_up(db: Engine) -> None:
+    all_ok(db, T0)
+    assert state(db, "kiosk-kemiren-1", T0 + 3 * MIN) == "up"
+    late = T0 + 3 * MIN + timedelta(seconds=1)
+    with session_scope(db) as s:
+        (view,) = device_states(s, ["kiosk-kemiren-1"], policy=POLICY, now=late)
+    assert view.status == "unknown" and view.stale
+    assert view.kiosk_app_version == "1.4.2"  # the last data is kept, only not trusted
+    with session_scope(db) as s:
+        changes = recompute_states(s, policy=POLICY, now=late)
+    assert {(t.subject, t.to_status) for t in changes} >= {("kiosk-kemiren-1", "unknown")}
+
+
+def test_never_polled_device_is_unknown(db: Engine) -> None:
+    poll(db, [ok("olt-glagah")], T0)
+    with session_scope(db) as s:
+        views = {v.device_id: v for v in device_states(s, policy=POLICY, now=T0)}
+    assert views["kiosk-kemiren-1"].status == "unknown"
+    assert views["olt-glagah"].status == "up"
+
+
+def test_fibre_cut_makes_village_unreachable_not_down(db: Engine) -> None:
+    all_ok(db, T0)
+    with session_scope(db) as s:
+        assert [v.status for v in link_states(s)] == ["up"]
+    for k in range(1, 4):
+        poll(db, [ok("olt-glagah", interfaces=[iface(3, "gpon0/3", up=False)]),
+                  fail("rtr-kemiren"), fail("kiosk-kemiren-1", "connection refused")],
+             T0 + k * MIN)
+    at = T0 + 3 * MIN
+    assert state(db, "rtr-kemiren", at) == "unreachable"
+    assert state(db, "kiosk-kemiren-1", at) == "unreachable"
+    assert state(db, "olt-glagah", at) == "up"
+    with session_scope(db) as s:
+        (link,) = link_states(s)
+        (router,) = device_states(s, ["rtr-kemiren"], policy=POLICY, now=at)
+    assert link.status == "down" and link.a_oper_up is False
+    assert "gpon0/3" in (link.reason or "")
+    assert router.observed_status == "down" and "fo-glagah-kemiren" in (router.reason or "")
+
+
+def test_dead_router_is_down_and_kiosk_behind_it_unreachable(db: Engine) -> None:
+    all_ok(db, T0)
+    for k in range(1, 4):
+        poll(db, [ok("olt-glagah", interfaces=[iface(3, "gpon0/3", up=True)]),
+                  fail("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + k * MIN)
+    at = T0 + 3 * MIN
+    assert state(db, "rtr-kemiren", at) == "down"
+    assert state(db, "kiosk-kemiren-1", at) == "unreachable"
+    with session_scope(db) as s:
+        (link,) = link_states(s)
+    assert link.status == "down" and "far end" in (link.reason or "")
+
+
+def test_dead_olt_makes_link_unreachable(db: Engine) -> None:
+    all_ok(db, T0)
+    for k in range(1, 4):
+        poll(db, [fail("olt-glagah"), fail("rtr-kemiren"), fail("kiosk-kemiren-1")],
+             T0 + k * MIN)
+    at = T0 + 3 * MIN
+    assert state(db, "olt-glagah", at) == "down"
+    assert state(db, "rtr-kemiren", at) == "unreachable"
+    with session_scope(db) as s:
+        (link,) = link_states(s)
+    assert link.status == "unreachable"
+
+
+def test_availability_excludes_maintenance_and_unreachable(db: Engine) -> None:
+    # 00:00 up; 01:00-02:00 down (the router's own fault); 03:00-04:00 behind a fibre cut;
+    # 05:00-06:00 down inside a maintenance window; up again until 08:00.
+    hour = timedelta(hours=1)
+    with session_scope(db) as s:
+        s.add(MaintenanceWindow(id="mw-1", scope="site", target="kantor-desa-kemiren",
+                                starts_at=T0 + 5 * hour - MIN, ends_at=T0 + 6 * hour + MIN))
+
+    def cycle(at: datetime, *, rtr: bool, gpon: bool = True) -> None:
+        poll(db, [ok("olt-glagah", interfaces=[iface(3, "gpon0/3", up=gpon)]),
+                  ok("rtr-kemiren") if rtr else fail("rtr-kemiren")], at)
+
+    cycle(T0, rtr=True)
+    for start, kind in ((1, "own"), (3, "cut"), (5, "own")):
+        for k in range(3):
+            cycle(T0 + start * hour - (2 - k) * MIN, rtr=False, gpon=kind != "cut")
+        cycle(T0 + (start + 1) * hour, rtr=True)
+    # keep it fresh until the end of the window
+    for k in range(1, 120):
+        cycle(T0 + 6 * hour + k * MIN, rtr=True)
+    end = T0 + 8 * hour
+    with session_scope(db) as s:
+        res = availability(s, kind="device", subject="rtr-kemiren", start=T0, end=end,
+                           policy=POLICY, now=end)
+        link = availability(s, kind="link", subject="fo-glagah-kemiren", start=T0, end=end,
+                            policy=POLICY, now=end)
+        site = availability(s, kind="site", subject="kantor-desa-kemiren", start=T0, end=end,
+                            policy=POLICY, now=end)
+        district = availability(s, kind="district", subject="35.10.15", start=T0, end=end,
+                                policy=POLICY, now=end)
+    assert res.down_s == pytest.approx(3600)
+    assert res.unreachable_s == pytest.approx(3600)
+    assert res.maintenance_s == pytest.approx(3600 + 120)
+    assert res.up_s == pytest.approx(8 * 3600 - 3600 - 3600 - 3720)
+    assert res.percent == pytest.approx(100 * res.up_s / (res.up_s + res.down_s))
+    assert res.flaps == 1  # the outage inside maintenance is not a flap
+    # far end down 01:00-02:00; A interface down from the first poll that saw it (02:58)
+    assert link.down_s == pytest.approx(3600 + 3720)
+    assert link.maintenance_s == pytest.approx(3720)
+    assert site.subjects == 2 and site.down_s == pytest.approx(3600)
+    assert district.subjects == 3
+    assert district.up_s > site.up_s
+    with session_scope(db) as s:
+        flaps = flap_counts(s, kind="device", start=T0, end=end)
+    assert flaps == {"rtr-kemiren": 2}
+
+
+def test_availability_after_poller_stops_is_unknown(db: Engine) -> None:
+    all_ok(db, T0)
+    end = T0 + timedelta(hours=1)
+    with session_scope(db) as s:
+        res = availability(s, kind="device", subject="olt-glagah", start=T0, end=end,
+                           policy=POLICY, now=end)
+        earlier = availability(s, kind="device", subject="olt-glagah",
+                               start=T0 - timedelta(hours=1), end=end, policy=POLICY, now=end)
+    assert res.up_s == pytest.approx(180)
+    assert res.unknown_s == pytest.approx(3600 - 180)
+    assert res.percent == 100.0
+    assert earlier.unknown_s == pytest.approx(2 * 3600 - 180)
+    with pytest.raises(ValueError, match="unknown availability kind"), session_scope(db) as s:
+        availability(s, kind="galaxy", subject="x", start=T0, end=end)
+
+
+def test_counter_delta_wrap_reboot_never_negative() -> None:
+    assert counter_delta(100, 150) == 50
+    assert counter_delta(2**32 - 10, 5) == 15  # 32-bit wrap
+    assert counter_delta(5_000, 40, rebooted=True) == 40
+    assert counter_delta(2**40, 7) == 7  # a 64-bit counter went backwards: reset
+    assert counter_delta(2**64 - 3, 7) == 10  # a 64-bit wrap
+    assert counter_delta(None, 7) == 0
+    assert counter_delta(10, -1) == 0
+
+
+def test_interface_totals_fold_wrap_and_reboot(db: Engine) -> None:
+    big = 2**64 - 100
+    readings = [
+        (1000, 2**32 - 50, big, T0),
+        (2000, 30, 40, T0 + MIN),  # in: 32-bit wrap; out: 64-bit wrap
+        (500, 10, 20, T0 + 2 * MIN),  # reboot: sysUpTime went back
+    ]
+    for ticks, in_oct, out_oct, at in readings:
+        poll(db, [ok("rtr-kemiren", sys_uptime_ticks=ticks,
+                     interfaces=[iface(1, "ether1", in_octets=in_oct, out_octets=out_oct,
+                                       in_errors=3)])], at)
+    with session_scope(db) as s:
+        (row,) = interface_states(s, ["rtr-kemiren"])
+    assert row.in_octets_total == 80 + 10
+    assert row.out_octets_total == 140 + 20
+    assert row.in_errors_total == 0 + 3  # unchanged, then the reboot restarted it at 3
+    assert row.name == "ether1" and row.oper_up is True
+    # ifName is cached: a poll without names keeps it
+    poll(db, [ok("rtr-kemiren", sys_uptime_ticks=600,
+                 interfaces=[iface(1, None, in_octets=10)])], T0 + 3 * MIN)  # type: ignore[arg-type]
+    with session_scope(db) as s:
+        (row,) = interface_states(s, ["rtr-kemiren"])
+    assert row.name == "ether1"
+
+
+def test_large_raw_counters_round_trip(db: Engine) -> None:
+    near = 2**64 - 1
+    poll(db, [ok("olt-glagah", interfaces=[iface(2, "uplink", in_octets=near)])], T0)
+    poll(db, [ok("olt-glagah", interfaces=[iface(2, "uplink", in_octets=near)])], T0 + MIN)
+    with session_scope(db) as s:
+        (row,) = interface_states(s, ["olt-glagah"])
+    assert row.in_octets_total == 0
