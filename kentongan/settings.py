@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     down_after_failures: int = 3
     stale_after_intervals: float = 3.0
     ssh_workers: int = 16
+    poll_role_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description='Poll interval per device role, JSON: {"kiosk": 300, "ups": 30}',
+    )
+    poll_reload_seconds: float = Field(
+        default=300.0, description="How often the poller re-reads the inventory"
+    )
     ssh_known_hosts: Path | None = Field(
         default=None,
         description="known_hosts file for SSH host-key checking (default ~/.ssh/known_hosts)",
