@@ -1,11 +1,125 @@
-"""Routes: metrics (to be filled by its issue)."""
+"""Prometheus endpoints: ``/metrics`` (the embedded poller's observations), ``/probe``
+(Prometheus-driven polling, the multi-target exporter pattern) and
+``/api/v1/sd/prometheus`` (http_sd target groups from the inventory)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from alerts.exposition import CONTENT_TYPE, Family, LabelSet
+from alerts.metrics import StoreCollector
+from alerts.probe import ProbeError, probe
+from api.deps import SessionDep
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["metrics"])
 
 
+class TargetGroup(BaseModel):
+    """One http_sd target group."""
+
+    targets: list[str]
+    labels: dict[str, str]
+
+
+def _poller_stats(app: FastAPI) -> Mapping[str, float] | None:
+    scheduler = getattr(app.state, "scheduler", None)
+    stats = getattr(scheduler, "stats", None) if scheduler is not None else None
+    if stats is None:
+        return None
+    if callable(stats):
+        stats = stats()
+    if isinstance(stats, Mapping):
+        return stats
+    return {k: float(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
+
+
+def _village_qualified(engine: Engine) -> Iterable[Family]:
+    """``kentongan_village_qualified`` from the readiness engine, when it offers it."""
+    try:
+        from api.readiness.metrics import (  # type: ignore[import-not-found]
+            village_qualified_samples,
+        )
+    except ImportError:
+        return []
+    from sqlalchemy.orm import Session
+
+    fam = Family(
+        "kentongan_village_qualified",
+        "gauge",
+        "1 when the village meets the Smart Kampung infrastructure qualifications.",
+    )
+    with Session(bind=engine) as session:
+        for labels, value in village_qualified_samples(session):
+            names = tuple(labels)
+            fam.add(LabelSet(names, tuple(str(labels[n]) for n in names)), value)
+    return [fam]
+
+
 def install(app: FastAPI) -> None:
+    """Mount the routes and build the app's store collector."""
+    settings = app.state.settings
+    app.state.metrics_collector = StoreCollector(
+        app.state.engine,
+        stale_after_seconds=settings.stale_after_intervals * settings.poll_interval_seconds,
+        poller_stats=lambda: _poller_stats(app),
+        extra=(_village_qualified,),
+    )
     app.include_router(router)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Text format 0.0.4"}},
+)
+def metrics(request: Request) -> Response:
+    """Every observation of the embedded poller, in Prometheus text format 0.0.4."""
+    body = request.app.state.metrics_collector.render()
+    return Response(content=body, media_type=CONTENT_TYPE)
+
+
+@router.get(
+    "/probe",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "One poll, text format 0.0.4"},
+        400: {"description": "Missing, repeated or unknown parameter or module"},
+        404: {"description": "Unknown device"},
+    },
+)
+async def probe_route(request: Request, session: SessionDep) -> Response:
+    """Poll one device now: ``/probe?target=DEVICE&module=snmp|ssh``."""
+    settings = request.app.state.settings
+    factory = getattr(request.app.state, "probe_collector_factory", None)
+    kwargs: dict[str, Any] = {"factory": factory} if factory is not None else {}
+    try:
+        body = await probe(
+            session,
+            list(request.query_params.multi_items()),
+            timeout=settings.poll_timeout_seconds,
+            retries=settings.poll_retries,
+            **kwargs,
+        )
+    except ProbeError as exc:
+        return PlainTextResponse(str(exc) + "\n", status_code=exc.status)
+    return Response(content=body, media_type=CONTENT_TYPE)
+
+
+@router.get("/api/v1/sd/prometheus", response_model=list[TargetGroup])
+def service_discovery(session: SessionDep) -> Response:
+    """Prometheus http_sd: one target group per device, with its inventory labels."""
+    try:
+        from inventory.export import prometheus_sd  # type: ignore[import-not-found]
+    except ImportError:
+        return JSONResponse({"detail": "inventory.export is not available"}, status_code=503)
+    groups = prometheus_sd(session)
+    return JSONResponse(groups)

@@ -1,0 +1,252 @@
+"""``/probe?target=DEVICE&module=MODULE``: the multi-target exporter pattern of snmp_exporter.
+
+Prometheus drives the polling: each scrape of ``/probe`` polls one device once through a
+collector of ``collectors`` and answers with a fresh registry holding only that poll's
+results. The device's identity labels (site, village, district, upstream path) come from
+http_sd target labels, so the probe's own series carry only per-series labels
+(``interface``, ``version``), like snmp_exporter's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
+from sqlalchemy.orm import Session
+
+from collectors.base import (
+    Collector,
+    Observation,
+    Secret,
+    SnmpCredentials,
+    SshCredentials,
+    Target,
+)
+from inventory.models import Device, Site, SnmpProfile, SshProfile
+from kentongan.errors import KentonganError
+
+logger = logging.getLogger(__name__)
+
+MODULES = ("snmp", "ssh")
+PARAMS = ("target", "module")
+
+CollectorFactory = Callable[[str], Collector]
+
+
+class ProbeError(KentonganError):
+    """A probe request that cannot be served; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, *, status: int = 400, target: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.target = target
+
+
+def validate_params(items: list[tuple[str, str]]) -> tuple[str, str]:
+    """Strict query validation: exactly one non-empty ``target`` and ``module``, nothing else.
+
+    Raises:
+        ProbeError: (400) on a missing, empty, repeated or unknown parameter, or an unknown
+            module.
+    """
+    seen: dict[str, str] = {}
+    for key, value in items:
+        if key not in PARAMS:
+            raise ProbeError(f"unknown parameter {key!r}: only 'target' and 'module' are allowed")
+        if key in seen:
+            raise ProbeError(f"parameter {key!r} given more than once")
+        seen[key] = value
+    for key in PARAMS:
+        if not seen.get(key):
+            raise ProbeError(f"parameter {key!r} is missing or empty")
+    if seen["module"] not in MODULES:
+        raise ProbeError(
+            f"unknown module {seen['module']!r}: use one of {', '.join(MODULES)}",
+            target=seen["target"],
+        )
+    return seen["target"], seen["module"]
+
+
+def _secret(env: str | None, file: str | None, *, device: str, what: str) -> Secret | None:
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ProbeError(f"{what} of {device}: environment variable {env} is not set",
+                             status=500, target=device)
+        return Secret(value)
+    if file:
+        try:
+            return Secret(Path(file).read_text().strip())
+        except OSError as exc:
+            raise ProbeError(f"{what} of {device}: cannot read {file}: {exc.strerror}",
+                             status=500, target=device) from exc
+    return None
+
+
+def build_target(
+    session: Session, device_id: str, module: str, *, timeout: float = 2.0, retries: int = 1
+) -> Target:
+    """The collector ``Target`` of one inventory device, credentials resolved.
+
+    Raises:
+        ProbeError: 404 for an unknown device, 400 when the device has no profile for
+            ``module``, 500 when a referenced secret cannot be read.
+    """
+    device = session.get(Device, device_id)
+    if device is None or not device.enabled:
+        raise ProbeError(f"unknown device {device_id!r}", status=404, target=device_id)
+    site = session.get(Site, device.site_id)
+    snmp = ssh = None
+    if module == "snmp":
+        profile = session.get(SnmpProfile, device.snmp_profile) if device.snmp_profile else None
+        if profile is None:
+            raise ProbeError(f"device {device_id!r} has no SNMP profile", target=device_id)
+        snmp = SnmpCredentials(
+            version=profile.version,
+            community=_secret(profile.community_env, profile.community_file,
+                              device=device_id, what="SNMP community"),
+            user=profile.user,
+            auth=profile.auth,
+            auth_key=_secret(profile.auth_key_env, profile.auth_key_file,
+                             device=device_id, what="SNMP auth key"),
+            priv=profile.priv,
+            priv_key=_secret(profile.priv_key_env, profile.priv_key_file,
+                             device=device_id, what="SNMP priv key"),
+        )
+    else:
+        sprofile = session.get(SshProfile, device.ssh_profile) if device.ssh_profile else None
+        if sprofile is None:
+            raise ProbeError(f"device {device_id!r} has no SSH profile", target=device_id)
+        ssh = SshCredentials(
+            username=sprofile.username,
+            key_file=sprofile.key_file,
+            password=_secret(sprofile.password_env, sprofile.password_file,
+                             device=device_id, what="SSH password"),
+            known_hosts_file=sprofile.known_hosts_file,
+        )
+    return Target(
+        device_id=device.id,
+        role=device.role,
+        address=device.address,
+        snmp_port=device.snmp_port,
+        ssh_port=device.ssh_port,
+        device_type=device.device_type,
+        snmp=snmp,
+        ssh=ssh,
+        site_id=device.site_id,
+        village_code=site.village_code if site else None,
+        district_code=site.district_code if site else None,
+        timeout=timeout,
+        retries=retries,
+    )
+
+
+def default_collector(module: str) -> Collector:
+    """A new collector of ``module``'s protocol (``collectors.snmp`` / ``collectors.ssh``)."""
+    if module == "snmp":
+        from collectors.snmp import SnmpCollector
+
+        return SnmpCollector(max_concurrency=1)
+    from collectors.ssh import SshCollector  # type: ignore[import-not-found]
+
+    return SshCollector()  # type: ignore[no-any-return]
+
+
+class ObservationCollector:
+    """A one-shot collector exposing one :class:`Observation` (registered per request)."""
+
+    def __init__(self, obs: Observation) -> None:
+        self._obs = obs
+
+    def collect(self) -> Iterator[Metric]:
+        """The probe's families."""
+        obs = self._obs
+        yield _gauge("kentongan_probe_success", "1 when the device answered the probe.",
+                     1 if obs.ok else 0)
+        yield _gauge("kentongan_probe_duration_seconds", "How long the probe's poll took.",
+                     obs.duration_seconds)
+        if not obs.ok:
+            return
+        yield _gauge("kentongan_device_up", "1 when the device answers its polls.", 1)
+        if obs.sys_uptime_ticks is not None:
+            yield _gauge("kentongan_device_uptime_seconds", "Device uptime (sysUpTime).",
+                         obs.sys_uptime_ticks / 100.0)
+        if obs.interfaces:
+            yield from _interface_families(obs)
+        if obs.ups is not None:
+            ups = obs.ups
+            if ups.on_battery is not None:
+                yield _gauge("kentongan_ups_on_battery", "1 when the UPS runs on battery.",
+                             1 if ups.on_battery else 0)
+            if ups.charge_percent is not None:
+                yield _gauge("kentongan_ups_battery_charge_ratio", "UPS battery charge (0-1).",
+                             ups.charge_percent / 100.0)
+        if obs.kiosk is not None:
+            kiosk = obs.kiosk
+            if kiosk.app_version is not None:
+                info = InfoMetricFamily("kentongan_kiosk_app", "The kiosk application's version.",
+                                        labels=["version"])
+                info.add_metric([kiosk.app_version], {})
+                yield info
+            if kiosk.disk_free_bytes is not None:
+                yield _gauge("kentongan_kiosk_disk_free_bytes", "Free bytes on the data disk.",
+                             kiosk.disk_free_bytes)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _interface_families(obs: Observation) -> Iterator[Metric]:
+    from prometheus_client.metrics_core import CounterMetricFamily
+
+    specs: Mapping[str, tuple[str, str]] = {
+        "oper_up": ("kentongan_interface_oper_status", "1 when operationally up."),
+        "admin_up": ("kentongan_interface_admin_status", "1 when enabled."),
+    }
+    for attr, (name, doc) in specs.items():
+        fam = GaugeMetricFamily(name, doc, labels=["interface"])
+        for i in obs.interfaces:
+            value = getattr(i, attr)
+            if value is not None:
+                fam.add_metric([i.name or f"if{i.index}"], 1 if value else 0)
+        yield fam
+    for attr in ("in_octets", "out_octets", "in_errors", "out_errors", "in_discards",
+                 "out_discards"):
+        cfam = CounterMetricFamily(f"kentongan_interface_{attr}", f"Raw {attr} counter.",
+                                   labels=["interface"])
+        for i in obs.interfaces:
+            value = getattr(i, attr)
+            if value is not None:
+                cfam.add_metric([i.name or f"if{i.index}"], value)
+        yield cfam
+
+
+async def probe(
+    session: Session,
+    params: list[tuple[str, str]],
+    *,
+    factory: CollectorFactory = default_collector,
+    timeout: float = 2.0,
+    retries: int = 1,
+) -> bytes:
+    """Validate, poll the device once, render a fresh registry.
+
+    Raises:
+        ProbeError: see :func:`validate_params` and :func:`build_target`.
+    """
+    device_id, module = validate_params(params)
+    target = build_target(session, device_id, module, timeout=timeout, retries=retries)
+    collector = factory(module)
+    try:
+        obs = await collector.collect(target)
+    finally:
+        await collector.aclose()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ObservationCollector(obs))  # type: ignore[arg-type]
+    logger.debug("probe %s module=%s ok=%s", device_id, module, obs.ok)
+    return generate_latest(registry)
