@@ -320,6 +320,13 @@ def _apply_observation(
     row.protocol = obs.protocol
     row.poll_duration_seconds = obs.duration_seconds
     row.updated_at = now
+    if not obs.ok and obs.extra.get("configuration_error"):
+        # Our own mistake (missing secret, no profile): we know nothing about the device.
+        row.errors_total = (row.errors_total or 0) + 1
+        row.consecutive_failures = 0
+        row.observed_status = UNKNOWN
+        row.reason = obs.reason or "configuration error"
+        return
     if not obs.ok:
         row.errors_total = (row.errors_total or 0) + 1
         if _is_timeout(obs):

@@ -1,0 +1,465 @@
+"""The poll scheduler: every device at its own interval, with jitter, bounded concurrency,
+timeouts, back-off for down devices, batched store writes and its own health.
+
+* Each device has its own due time; first polls are spread over one interval (jitter).
+* A device is never polled twice at once: it is not due again while a poll is in flight.
+* Polls run concurrently (at most ``concurrency``), each under an outer deadline, so a
+  slow or dead device only ever costs its own slot.
+* After ``down_after_failures`` consecutive failures a device is polled at
+  ``interval × 2^k`` (capped at ``max_backoff_seconds``) but still polled; the store is told
+  the longer interval so staleness follows it.
+* Observations are written in batches (one transaction per flush) from a worker thread.
+* The target list is re-read from the inventory every ``reload_seconds``.
+
+Programmatic use (the demo, ``kentongan serve``)::
+
+    scheduler = Scheduler.from_settings(engine, settings)
+    await scheduler.start()
+    ...
+    scheduler.stats()        # SchedulerStats for /metrics
+    await scheduler.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from collectors.base import Collector, Observation
+from collectors.store import StorePolicy, recompute_states, record_observations
+from collectors.targets import CredentialError, TargetEntry, load_entries
+from inventory.db import session_scope
+from kentongan.timeutil import utcnow
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Observation], None]
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    """The scheduler's own health (exported on ``/metrics`` by the alerts package)."""
+
+    targets: int = 0
+    in_flight: int = 0
+    polls_total: int = 0
+    errors_total: int = 0
+    timeouts_total: int = 0
+    backed_off: int = 0
+    lag_seconds: float = 0.0  # how late the most recently started poll was
+    max_lag_seconds: float = 0.0  # worst lag since the last flush
+    last_flush_seconds: float = 0.0  # time to write the last batch
+    last_flush_observations: int = 0
+    flushes_total: int = 0
+    flush_errors_total: int = 0
+    cycle_seconds: float = 0.0  # time between the last two flushes
+    last_reload_at: datetime | None = None
+    running: bool = False
+
+
+@dataclass(slots=True)
+class _Slot:
+    entry: TargetEntry
+    due: float
+    failures: int = 0
+    in_flight: bool = False
+    effective_interval: float = 0.0
+    polls: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    observations: list[Observation] = field(default_factory=list)
+    intervals: dict[str, float] = field(default_factory=dict)
+
+
+def _failure(entry: TargetEntry, reason: str, *, started: datetime, duration: float,
+             configuration: bool = False, protocol: str | None = None) -> Observation:
+    obs = Observation(
+        device_id=entry.device_id,
+        protocol=protocol or entry.protocol or "none",
+        ok=False,
+        started_at=started,
+        duration_seconds=duration,
+        reason=reason,
+    )
+    if configuration:
+        obs.extra["configuration_error"] = True
+    return obs
+
+
+class Scheduler:
+    """Polls the inventory's devices forever (``start``/``stop``) or once (``run_once``).
+
+    Args:
+        engine: the database engine (inventory in, observations out).
+        collectors: one collector per protocol name (``{"snmp": ..., "ssh": ...}``).
+        policy: the store's rules (failures before down, staleness).
+        concurrency: polls in flight at most.
+        deadline_seconds: outer limit of one poll, whatever the collector does.
+        max_backoff_seconds: the longest interval a down device is backed off to.
+        reload_seconds: how often the inventory is re-read.
+        flush_seconds: how often collected observations are written.
+        default_interval: interval when neither device nor role sets one.
+        role_intervals: interval per role.
+        timeout, retries: per-request values handed to collectors in each ``Target``.
+        known_hosts: default SSH known_hosts file for profiles without one.
+        jitter: spread first polls over one interval.
+        clock: monotonic clock (tests inject one); ``now``: wall clock for the store.
+        rng: the jitter's random source.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        collectors: Mapping[str, Collector],
+        *,
+        policy: StorePolicy | None = None,
+        concurrency: int = 200,
+        deadline_seconds: float | None = None,
+        max_backoff_seconds: float = 900.0,
+        reload_seconds: float = 300.0,
+        flush_seconds: float = 1.0,
+        default_interval: float = 60.0,
+        role_intervals: Mapping[str, float] | None = None,
+        timeout: float = 2.0,
+        retries: int = 1,
+        known_hosts: str | None = None,
+        jitter: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.collectors = dict(collectors)
+        self.policy = policy or StorePolicy(default_interval_seconds=default_interval)
+        self.concurrency = max(1, concurrency)
+        self.deadline_seconds = deadline_seconds or max(10.0, timeout * (retries + 1) * 4)
+        self.max_backoff_seconds = max_backoff_seconds
+        self.reload_seconds = reload_seconds
+        self.flush_seconds = flush_seconds
+        self.default_interval = default_interval
+        self.role_intervals = dict(role_intervals or {})
+        self.timeout = timeout
+        self.retries = retries
+        self.known_hosts = known_hosts
+        self.jitter = jitter
+        self._clock = clock
+        self._now = now
+        self._rng = rng or random.Random()
+        self._slots: dict[str, _Slot] = {}
+        self._pending = _Pending()
+        self._sem: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._stats = SchedulerStats()
+        self._last_flush_at: float | None = None
+        self._wake: asyncio.Event | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        engine: Engine,
+        settings: Any,
+        *,
+        collectors: Mapping[str, Collector] | None = None,
+        **overrides: Any,
+    ) -> Scheduler:
+        """A scheduler configured from :class:`kentongan.settings.Settings`, with the
+        default collectors (SNMP and SSH) unless ``collectors`` is given."""
+        kwargs: dict[str, Any] = {
+            "policy": StorePolicy.from_settings(settings),
+            "concurrency": settings.poll_concurrency,
+            "default_interval": settings.poll_interval_seconds,
+            "role_intervals": settings.poll_role_intervals,
+            "timeout": settings.poll_timeout_seconds,
+            "retries": settings.poll_retries,
+            "reload_seconds": settings.poll_reload_seconds,
+            "known_hosts": str(settings.ssh_known_hosts) if settings.ssh_known_hosts else None,
+        }
+        kwargs.update(overrides)
+        return cls(engine, collectors or default_collectors(settings), **kwargs)
+
+    # ------------------------------------------------------------------ targets
+    def load_targets(self, device_ids: Sequence[str] | None = None) -> list[TargetEntry]:
+        """(Re)read the inventory; new devices get a jittered first poll."""
+        with session_scope(self.engine) as session:
+            entries = load_entries(
+                session,
+                default_interval=self.default_interval,
+                role_intervals=self.role_intervals,
+                timeout=self.timeout,
+                retries=self.retries,
+                device_ids=list(device_ids) if device_ids is not None else None,
+            )
+        now = self._clock()
+        fresh: dict[str, _Slot] = {}
+        for entry in entries:
+            slot = self._slots.get(entry.device_id)
+            if slot is None:
+                offset = self._rng.uniform(0, entry.interval_seconds) if self.jitter else 0.0
+                slot = _Slot(entry=entry, due=now + offset,
+                             effective_interval=entry.interval_seconds)
+            else:
+                if entry.interval_seconds != slot.entry.interval_seconds:
+                    slot.due = min(slot.due, now + entry.interval_seconds)
+                slot.entry = entry
+                slot.effective_interval = self._interval_for(slot)
+            fresh[entry.device_id] = slot
+        self._slots = fresh
+        self._stats.targets = len(fresh)
+        self._stats.last_reload_at = self._now()
+        logger.debug("poller: %d targets loaded", len(fresh))
+        return entries
+
+    def _interval_for(self, slot: _Slot) -> float:
+        base = slot.entry.interval_seconds
+        k = slot.failures - self.policy.down_after_failures + 1
+        if k <= 0:
+            return base
+        return min(base * (2**k), max(base, self.max_backoff_seconds))
+
+    # ------------------------------------------------------------------ polling
+    async def poll_entry(self, entry: TargetEntry) -> Observation:
+        """Poll one device now: resolve its secrets, call its collector under the deadline.
+
+        Never raises for device-side failures or configuration errors: both come back as
+        ``ok=False`` observations (configuration errors marked in ``extra``).
+        """
+        started = self._now()
+        t0 = time.perf_counter()
+        try:
+            target = entry.resolve(default_known_hosts=self.known_hosts)
+        except CredentialError as exc:
+            logger.error("poll %s: configuration error: %s", entry.device_id, exc)
+            return _failure(entry, f"configuration error: {exc}", started=started,
+                            duration=time.perf_counter() - t0, configuration=True)
+        collector = self.collectors.get(entry.protocol)
+        if collector is None:
+            logger.error("poll %s: no collector for protocol %r", entry.device_id,
+                         entry.protocol)
+            return _failure(entry, f"configuration error: no {entry.protocol} collector",
+                            started=started, duration=0.0, configuration=True)
+        try:
+            obs = await asyncio.wait_for(collector.collect(target), self.deadline_seconds)
+        except TimeoutError:
+            logger.warning("poll %s: no result within %.1f s (deadline)", entry.device_id,
+                           self.deadline_seconds)
+            return _failure(entry, f"timeout: no result within {self.deadline_seconds:g} s",
+                            started=started, duration=time.perf_counter() - t0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a collector bug must not stop the other devices
+            logger.exception("poll %s: collector crashed", entry.device_id)
+            return _failure(entry, f"collector error: {type(exc).__name__}: {exc}",
+                            started=started, duration=time.perf_counter() - t0)
+        return obs
+
+    async def _run_slot(self, slot: _Slot, scheduled: float) -> None:
+        assert self._sem is not None
+        try:
+            async with self._sem:
+                lag = max(0.0, self._clock() - scheduled)
+                self._stats.lag_seconds = lag
+                self._stats.max_lag_seconds = max(self._stats.max_lag_seconds, lag)
+                self._stats.in_flight += 1
+                try:
+                    obs = await self.poll_entry(slot.entry)
+                finally:
+                    self._stats.in_flight -= 1
+            self._account(slot, obs)
+            slot.effective_interval = self._interval_for(slot)
+            self._pending.observations.append(obs)
+            self._pending.intervals[obs.device_id] = slot.effective_interval
+            slot.due = max(scheduled + slot.effective_interval, self._clock())
+        finally:
+            slot.in_flight = False
+            if self._wake is not None:
+                self._wake.set()
+
+    def _account(self, slot: _Slot, obs: Observation) -> None:
+        slot.polls += 1
+        self._stats.polls_total += 1
+        if obs.ok:
+            slot.failures = 0
+            return
+        self._stats.errors_total += 1
+        if obs.reason and "timeout" in obs.reason.lower():
+            self._stats.timeouts_total += 1
+        if not obs.extra.get("configuration_error"):
+            slot.failures += 1
+
+    def _launch_due(self) -> float:
+        """Start every due device; return seconds until the next one is due."""
+        now = self._clock()
+        next_due = now + 1.0
+        for slot in self._slots.values():
+            if slot.in_flight:
+                continue
+            if slot.due <= now:
+                slot.in_flight = True
+                task = asyncio.create_task(self._run_slot(slot, slot.due),
+                                           name=f"poll-{slot.entry.device_id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                next_due = min(next_due, slot.due)
+        self._stats.backed_off = sum(
+            1 for s in self._slots.values() if s.effective_interval > s.entry.interval_seconds
+        )
+        return max(0.005, next_due - now)
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, pending: _Pending, at: datetime) -> None:
+        with session_scope(self.engine) as session:
+            if pending.observations:
+                record_observations(session, pending.observations, policy=self.policy,
+                                    intervals=pending.intervals, now=at)
+            else:
+                recompute_states(session, policy=self.policy, now=at)
+
+    async def flush(self) -> int:
+        """Write what was collected since the last flush (one transaction, in a thread)."""
+        pending, self._pending = self._pending, _Pending()
+        t0 = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._write, pending, self._now())
+        except Exception:
+            self._stats.flush_errors_total += 1
+            logger.exception("poller: writing %d observations failed; keeping them for the "
+                             "next flush", len(pending.observations))
+            pending.observations.extend(self._pending.observations)
+            pending.intervals.update(self._pending.intervals)
+            self._pending = pending
+            return 0
+        now = self._clock()
+        self._stats.last_flush_seconds = time.perf_counter() - t0
+        self._stats.last_flush_observations = len(pending.observations)
+        self._stats.flushes_total += 1
+        if self._last_flush_at is not None:
+            self._stats.cycle_seconds = now - self._last_flush_at
+        self._last_flush_at = now
+        self._stats.max_lag_seconds = 0.0
+        return len(pending.observations)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run_once(
+        self,
+        device_ids: Sequence[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        write: bool = True,
+    ) -> list[Observation]:
+        """Poll every (or the given) device once, now, and write the results."""
+        entries = await asyncio.to_thread(self.load_targets, device_ids)
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(entry: TargetEntry) -> Observation:
+            async with sem:
+                obs = await self.poll_entry(entry)
+            if progress is not None:
+                progress(obs)
+            return obs
+
+        results = list(await asyncio.gather(*(one(e) for e in entries)))
+        if write and results:
+            pending = _Pending(
+                observations=results,
+                intervals={e.device_id: e.interval_seconds for e in entries},
+            )
+            await asyncio.to_thread(self._write, pending, self._now())
+        return results
+
+    async def _loop(self) -> None:
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._wake = asyncio.Event()
+        last_reload = last_flush = self._clock()
+        while not self._stop.is_set():
+            now = self._clock()
+            if now - last_reload >= self.reload_seconds:
+                try:
+                    await asyncio.to_thread(self.load_targets)
+                except Exception:
+                    logger.exception("poller: reloading the inventory failed; keeping the "
+                                     "previous target list")
+                last_reload = now
+            if now - last_flush >= self.flush_seconds:
+                await self.flush()
+                last_flush = self._clock()
+            wait = self._launch_due()
+            wait = min(wait, max(0.005, self.flush_seconds - (self._clock() - last_flush)))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def start(self) -> None:
+        """Load the targets and start polling in the background."""
+        if self._main is not None:
+            return
+        self._stop.clear()
+        await asyncio.to_thread(self.load_targets)
+        self._stats.running = True
+        self._main = asyncio.create_task(self._loop(), name="kentongan-poller")
+        logger.info("poller started: %d targets, concurrency %d", len(self._slots),
+                    self.concurrency)
+
+    async def stop(self, *, close_collectors: bool = True) -> None:
+        """Stop polling, cancel polls in flight, write what was collected, close collectors."""
+        self._stop.set()
+        if self._wake is not None:
+            self._wake.set()
+        if self._main is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+            self._main = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pending.observations:
+            await self.flush()
+        self._stats.running = False
+        if close_collectors:
+            for collector in self.collectors.values():
+                with contextlib.suppress(Exception):
+                    await collector.aclose()
+        logger.info("poller stopped")
+
+    def stats(self) -> SchedulerStats:
+        """A copy of the scheduler's health counters."""
+        return dataclasses.replace(self._stats)
+
+    def due_in(self) -> dict[str, float]:
+        """Seconds until each device's next poll (diagnostics, tests)."""
+        now = self._clock()
+        return {d: s.due - now for d, s in self._slots.items()}
+
+    def intervals(self) -> dict[str, float]:
+        """Each device's current effective interval (with back-off)."""
+        return {d: s.effective_interval for d, s in self._slots.items()}
+
+
+def default_collectors(settings: Any) -> dict[str, Collector]:
+    """The SNMP and SSH collectors configured from settings."""
+    from collectors.snmp import SnmpCollector
+    from collectors.ssh import SshCollector
+
+    return {
+        "snmp": SnmpCollector(max_concurrency=max(1, int(settings.poll_concurrency))),
+        "ssh": SshCollector(
+            workers=settings.ssh_workers,
+            known_hosts=str(settings.ssh_known_hosts) if settings.ssh_known_hosts else None,
+            timeout=max(settings.poll_timeout_seconds, 5.0),
+        ),
+    }
