@@ -4,6 +4,7 @@ back-off, a hung device never delaying the others, reloads, configuration errors
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -94,7 +95,7 @@ async def test_slow_device_is_never_polled_twice_at_once(fleet: Engine) -> None:
     assert fake.max_active["rtr-kemiren"] == 1
     calls = sorted(fake.calls["rtr-kemiren"])
     assert len(calls) >= 3
-    assert all(nxt[0] >= prev[1] for prev, nxt in zip(calls, calls[1:], strict=False))
+    assert all(nxt[0] >= prev[1] for prev, nxt in itertools.pairwise(calls))
     assert fake.closed
 
 
@@ -132,7 +133,7 @@ async def test_down_device_is_backed_off_but_still_polled(fleet: Engine) -> None
     assert 4 <= failing < healthy * 0.6
     assert stats.backed_off == 1
     starts = [c[0] for c in sorted(fake.calls["rtr-kemiren"])]
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps[0] < 0.2 and max(gaps) >= 0.35
 
 
