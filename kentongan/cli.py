@@ -10,8 +10,6 @@ import sys
 
 import typer
 
-from kentongan.settings import get_settings
-
 app = typer.Typer(
     name="kentongan",
     help=(
@@ -28,7 +26,7 @@ app = typer.Typer(
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
 ) -> None:
-    level = logging.DEBUG if verbose else getattr(logging, get_settings().log_level.upper(), 20)
+    level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

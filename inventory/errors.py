@@ -1,0 +1,38 @@
+"""Inventory errors: every problem names the file, the line and the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kentongan.errors import KentonganError
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.reason}"
+
+
+class InventoryError(KentonganError):
+    """Base class of inventory errors."""
+
+
+class ImportRejected(InventoryError, ValueError):
+    """The import was refused as a whole; nothing was changed."""
+
+    def __init__(self, problems: list[Problem], *, total: int | None = None) -> None:
+        self.problems = problems
+        self.total = total if total is not None else len(problems)
+        shown = "\n".join(str(p) for p in problems[:50])
+        more = f"\n… and {self.total - 50} more" if self.total > 50 else ""
+        super().__init__(
+            f"import refused, nothing changed: {self.total} problem(s)\n{shown}{more}"
+        )

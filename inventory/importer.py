@@ -1,0 +1,745 @@
+"""``kentongan inventory import``: validate everything, then land all of it or nothing.
+
+Kinds are processed in dependency order (regions, credentials, sites, devices, links,
+maintenance). Records stream in chunks: the importer keeps the *ids* of what it has seen,
+not the rows, so memory stays bounded as the input grows. Every problem is collected
+(``file:line: field: reason``); if there is any, the transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
+from inventory.errors import ImportRejected, Problem
+from inventory.models import (
+    Base,
+    Device,
+    Link,
+    MaintenanceWindow,
+    Region,
+    Site,
+    SiteFacility,
+    SnmpProfile,
+    SshProfile,
+)
+from inventory.schemas import (
+    DeviceIn,
+    LinkIn,
+    MaintenanceIn,
+    RegionIn,
+    SiteIn,
+    SnmpProfileIn,
+    SshProfileIn,
+)
+from inventory.sources import KINDS, Record, Source, expand_paths, open_sources
+from kentongan.timeutil import as_utc
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5000
+MAX_PROBLEMS = 10_000
+
+MODELS: dict[str, tuple[type[Base], str, type[BaseModel]]] = {
+    "regions": (Region, "code", RegionIn),
+    "snmp_profiles": (SnmpProfile, "name", SnmpProfileIn),
+    "ssh_profiles": (SshProfile, "name", SshProfileIn),
+    "sites": (Site, "id", SiteIn),
+    "devices": (Device, "id", DeviceIn),
+    "links": (Link, "id", LinkIn),
+    "maintenance": (MaintenanceWindow, "id", MaintenanceIn),
+}
+
+LABELS = {
+    "regions": "region",
+    "snmp_profiles": "SNMP profile",
+    "ssh_profiles": "SSH profile",
+    "sites": "site",
+    "devices": "device",
+    "links": "link",
+    "maintenance": "maintenance window",
+}
+
+
+@dataclass(slots=True)
+class KindCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    counts: dict[str, KindCounts] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any(c.changed for c in self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "files": self.files,
+            "counts": {
+                k: {
+                    "created": c.created,
+                    "updated": c.updated,
+                    "unchanged": c.unchanged,
+                    "deleted": c.deleted,
+                }
+                for k, c in self.counts.items()
+            },
+        }
+
+
+ProgressHook = Callable[[str, int], None]
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        return as_utc(old) == as_utc(new)
+    if isinstance(old, float) and isinstance(new, (int, float)):
+        return abs(old - new) < 1e-9
+    return bool(old == new)
+
+
+def _district_of(code: str) -> str:
+    parts = code.split(".")
+    return ".".join(parts[:3]) if len(parts) >= 3 else code
+
+
+class Importer:
+    """Imports inventory files into ``session`` (the caller owns the transaction).
+
+    Use :func:`import_paths` for the usual all-or-nothing behaviour.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        prune: bool = False,
+        progress: ProgressHook | None = None,
+    ) -> None:
+        self.session = session
+        self.prune = prune
+        self.progress = progress
+        self.problems: list[Problem] = []
+        self.problem_count = 0
+        self.report = ImportReport()
+        self.seen: dict[str, dict[str, tuple[str, int]]] = {k: {} for k in KINDS}
+        self._known: dict[str, set[str]] = {}
+        self._region_levels: dict[str, str] = {}
+        self._device_parents: list[tuple[str, str, str, int]] = []
+        self._uplinks: dict[str, tuple[str, str, int]] = {}
+
+    # -- problems -----------------------------------------------------------------------
+    def problem(
+        self, record: Record | None, field_name: str, reason: str, *, file: str | None = None
+    ) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            if record is not None:
+                self.problems.append(
+                    Problem(
+                        record.file, record.line_of(field_name.split(".")[0]), field_name, reason
+                    )
+                )
+            else:
+                self.problems.append(Problem(file or "-", None, field_name, reason))
+
+    @property
+    def writing(self) -> bool:
+        """Stop writing at the first problem; keep validating to report all of them."""
+        return self.problem_count == 0
+
+    # -- lookups --------------------------------------------------------------------------
+    def known(self, kind: str) -> set[str]:
+        """Ids of ``kind`` in the database (loaded once) plus those seen in this import."""
+        cached = self._known.get(kind)
+        if cached is None:
+            model, key, _ = MODELS[kind]
+            column = getattr(model, key)
+            cached = set(self.session.scalars(select(column)))
+            self._known[kind] = cached
+        return cached
+
+    def region_level(self, code: str) -> str | None:
+        level = self._region_levels.get(code)
+        if level is None:
+            level = self.session.scalar(select(Region.level).where(Region.code == code))
+            if level is not None:
+                self._region_levels[code] = level
+        return level
+
+    # -- driver ---------------------------------------------------------------------------
+    def run(self, paths: list[Path]) -> ImportReport:
+        files, problems = expand_paths(paths)
+        self.problems.extend(problems)
+        self.problem_count += len(problems)
+        sources: list[Source] = []
+        for path in files:
+            self.report.files.append(str(path))
+            sources.extend(open_sources(path, self.problems))
+        self.problem_count = len(self.problems)
+        if not files and not problems:
+            self.problem(None, "-", "no files given", file="-")
+        for kind in KINDS:
+            kind_sources = [s for s in sources if s.kind == kind]
+            if not kind_sources:
+                continue
+            self.report.counts[kind] = KindCounts()
+            handler = getattr(self, f"_import_{kind}")
+            handler(kind_sources)
+        if self.prune:
+            self._prune()
+        return self.report
+
+    def _records(self, sources: list[Source]) -> Iterator[Record]:
+        for source in sources:
+            for n, record in enumerate(source.records, 1):
+                if self.progress and n % 1000 == 0:
+                    self.progress(source.kind, 1000)
+                yield record
+
+    def _validate(self, record: Record, schema: type[BaseModel]) -> Any | None:
+        try:
+            return schema.model_validate(record.data)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "-"
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown field"
+                elif err["type"] == "missing":
+                    msg = "required field is missing"
+                elif err["type"] == "string_pattern_mismatch" and "[a-z0-9]" in str(
+                    err.get("ctx", {}).get("pattern", "")
+                ):
+                    msg = (
+                        f"{err['input']!r} is not a valid id: use lowercase letters, digits "
+                        "and '-', '_' or '.', at most 64 characters"
+                    )
+                self.problem(record, loc, msg)
+            return None
+
+    def _claim(self, kind: str, key: str, record: Record) -> bool:
+        """Register ``key`` as seen; a second sighting is a duplicate."""
+        seen = self.seen[kind]
+        if key in seen:
+            first_file, first_line = seen[key]
+            self.problem(
+                record,
+                "id" if kind not in ("regions",) else "code",
+                f"duplicate {LABELS[kind]} {key!r} (first at {first_file}:{first_line})",
+            )
+            return False
+        seen[key] = (record.file, record.line)
+        return True
+
+    def _upsert(self, kind: str, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert new rows, update changed ones; return the keys that changed."""
+        model, key, _ = MODELS[kind]
+        counts = self.report.counts[kind]
+        if not rows or not self.writing:
+            return set()
+        key_col = getattr(model, key)
+        columns = list(rows[0])
+        existing = {
+            row[key]: row
+            for row in self.session.execute(
+                select(*(getattr(model, c) for c in columns)).where(
+                    key_col.in_([r[key] for r in rows])
+                )
+            ).mappings()
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        changed: set[str] = set()
+        for row in rows:
+            old = existing.get(row[key])
+            if old is None:
+                inserts.append(row)
+                changed.add(row[key])
+            elif all(_same(old[c], row[c]) for c in columns):
+                counts.unchanged += 1
+            else:
+                updates.append(row)
+                changed.add(row[key])
+        if inserts:
+            self.session.execute(model.__table__.insert(), inserts)
+            counts.created += len(inserts)
+        if updates:
+            self.session.execute(update(model), updates)
+            counts.updated += len(updates)
+        return changed
+
+    def _generic(
+        self,
+        kind: str,
+        sources: list[Source],
+        check: Callable[[Record, Any], dict[str, Any] | None],
+    ) -> None:
+        _, key, schema = MODELS[kind]
+        known = self.known(kind)
+        for chunk in _chunks(self._records(sources), CHUNK):
+            rows = []
+            for record in chunk:
+                item = self._validate(record, schema)
+                if item is None:
+                    continue
+                ident = getattr(
+                    item,
+                    "code" if kind == "regions" else "name" if kind.endswith("profiles") else "id",
+                )
+                if not self._claim(kind, ident, record):
+                    continue
+                row = check(record, item)
+                if row is not None:
+                    rows.append(row)
+            self._upsert(kind, rows)
+            known.update(r[key] for r in rows)
+
+    # -- kinds ----------------------------------------------------------------------------
+    def _import_regions(self, sources: list[Source]) -> None:
+        items: list[tuple[Record, RegionIn]] = []
+        for record in self._records(sources):
+            item = self._validate(record, RegionIn)
+            if item is not None and self._claim("regions", item.code, record):
+                items.append((record, item))
+        items.sort(key=lambda pair: pair[1].code.count("."))
+        known = self.known("regions")
+        for pair in items:
+            self._region_levels[pair[1].code] = pair[1].level.value
+        rows = []
+        for record, item in items:
+            if (
+                item.parent_code
+                and item.parent_code not in known
+                and item.parent_code not in self.seen["regions"]
+            ):
+                self.problem(
+                    record,
+                    "parent_code",
+                    f"unknown parent region {item.parent_code} (import it first, e.g. "
+                    "admin_units.csv.gz before villages.csv.gz, or in the same command)",
+                )
+                continue
+            rows.append(item.model_dump(mode="json"))
+        for chunk in _chunks(rows, CHUNK):
+            self._upsert("regions", chunk)
+            known.update(r["code"] for r in chunk)
+
+    def _import_snmp_profiles(self, sources: list[Source]) -> None:
+        self._generic("snmp_profiles", sources, lambda record, item: item.model_dump(mode="json"))
+
+    def _import_ssh_profiles(self, sources: list[Source]) -> None:
+        self._generic("ssh_profiles", sources, lambda record, item: item.model_dump(mode="json"))
+
+    def _import_sites(self, sources: list[Source]) -> None:
+        pending_facilities: list[dict[str, Any]] = []
+        known = self.known("sites")
+
+        def check(record: Record, item: SiteIn) -> dict[str, Any] | None:
+            level = self.region_level(item.village)
+            if level is None:
+                self.problem(
+                    record,
+                    "village",
+                    f"unknown region code {item.village} (import "
+                    "the region list first: kentongan inventory import "
+                    "examples/banyuwangi/regions.csv)",
+                )
+                return None
+            if item.kind in SERVICE_POINT_KINDS and level not in VILLAGE_LEVELS:
+                self.problem(
+                    record,
+                    "village",
+                    f"a {item.kind.value} must stand in a desa or "
+                    f"kelurahan, but {item.village} is a {level}",
+                )
+                return None
+            if level in (RegionLevel.PROVINSI, RegionLevel.KABUPATEN, RegionLevel.KOTA):
+                self.problem(
+                    record,
+                    "village",
+                    f"{item.village} is a {level}: give the "
+                    "kecamatan, desa or kelurahan the site stands in",
+                )
+                return None
+            pending_facilities.extend(item.facility_rows())
+            return {
+                "id": item.id,
+                "name": item.name,
+                "kind": item.kind.value,
+                "status": item.status.value,
+                "village_code": item.village,
+                "district_code": _district_of(item.village),
+                "lat": item.lat,
+                "lon": item.lon,
+                "address": item.address,
+                "tags": list(item.tags),
+            }
+
+        for chunk in _chunks(self._records(sources), CHUNK):
+            rows = []
+            for record in chunk:
+                item = self._validate(record, SiteIn)
+                if item is None or not self._claim("sites", item.id, record):
+                    continue
+                row = check(record, item)
+                if row is not None:
+                    rows.append(row)
+            changed = self._upsert("sites", rows)
+            known.update(r["id"] for r in rows)
+            self._sync_facilities([r["id"] for r in rows], pending_facilities, changed)
+            pending_facilities = []
+
+    def _sync_facilities(
+        self, site_ids: list[str], rows: list[dict[str, Any]], changed: set[str]
+    ) -> None:
+        if not site_ids or not self.writing:
+            return
+        existing: dict[str, list[dict[str, Any]]] = {}
+        for row in self.session.execute(
+            select(SiteFacility.__table__).where(SiteFacility.site_id.in_(site_ids))
+        ).mappings():
+            existing.setdefault(row["site_id"], []).append(dict(row))
+        wanted: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            wanted.setdefault(row["site_id"], []).append(row)
+
+        def norm(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+            return sorted(
+                (
+                    r["facility"],
+                    r["value"],
+                    r["attested_by"],
+                    as_utc(r["attested_at"]) if r["attested_at"] else None,
+                    r["evidence"],
+                    as_utc(r["expires_at"]) if r["expires_at"] else None,
+                )
+                for r in items
+            )
+
+        stale = [s for s in site_ids if norm(existing.get(s, [])) != norm(wanted.get(s, []))]
+        if not stale:
+            return
+        counts = self.report.counts["sites"]
+        newly_updated = [s for s in stale if s not in changed]
+        counts.updated += len(newly_updated)
+        counts.unchanged -= len(newly_updated)
+        self.session.execute(delete(SiteFacility).where(SiteFacility.site_id.in_(stale)))
+        inserts = [r for s in stale for r in wanted.get(s, [])]
+        if inserts:
+            self.session.execute(SiteFacility.__table__.insert(), inserts)
+
+    def _import_devices(self, sources: list[Source]) -> None:
+        sites = self.known("sites")
+        snmp = self.known("snmp_profiles")
+        ssh = self.known("ssh_profiles")
+
+        def check(record: Record, item: DeviceIn) -> dict[str, Any] | None:
+            ok = True
+            if item.site not in sites:
+                self.problem(record, "site", f"unknown site {item.site!r}")
+                ok = False
+            if item.snmp and item.snmp not in snmp:
+                self.problem(
+                    record,
+                    "snmp",
+                    f"unknown SNMP credential profile {item.snmp!r} "
+                    "(define it under credentials: snmp:)",
+                )
+                ok = False
+            if item.ssh and item.ssh not in ssh:
+                self.problem(
+                    record,
+                    "ssh",
+                    f"unknown SSH credential profile {item.ssh!r} "
+                    "(define it under credentials: ssh:)",
+                )
+                ok = False
+            if item.parent == item.id:
+                self.problem(record, "parent", "a device cannot be its own parent")
+                ok = False
+            if not ok:
+                return None
+            if item.parent:
+                self._device_parents.append((item.id, item.parent, record.file, record.line))
+            return {
+                "id": item.id,
+                "site_id": item.site,
+                "role": item.role.value,
+                "address": item.address,
+                "snmp_port": item.snmp_port,
+                "ssh_port": item.ssh_port,
+                "device_type": item.device_type,
+                "vendor": item.vendor,
+                "model": item.model,
+                "snmp_profile": item.snmp,
+                "ssh_profile": item.ssh,
+                "poll_interval": item.poll_interval,
+                "enabled": item.enabled,
+                "tags": list(item.tags),
+            }
+
+        self._generic("devices", sources, check)
+        self._resolve_parents()
+
+    def _resolve_parents(self) -> None:
+        devices = self.known("devices")
+        wanted: dict[str, str | None] = {d: None for d in self.seen["devices"]}
+        for device, parent, file, line in self._device_parents:
+            if parent not in devices:
+                self.problems.append(Problem(file, line, "parent", f"unknown device {parent!r}"))
+                self.problem_count += 1
+                continue
+            wanted[device] = parent
+        if not self.writing:
+            return
+        for chunk in _chunks(list(wanted.items()), CHUNK):
+            ids = [d for d, _ in chunk]
+            current = dict(
+                self.session.execute(
+                    select(Device.id, Device.parent_device_id).where(Device.id.in_(ids))
+                ).all()
+            )
+            updates = [{"id": d, "parent_device_id": p} for d, p in chunk if current.get(d) != p]
+            if updates:
+                self.session.execute(update(Device), updates)
+        self._check_parent_cycles(wanted)
+
+    def _check_parent_cycles(self, parents: dict[str, str | None]) -> None:
+        for start in parents:
+            seen = {start}
+            current = parents.get(start)
+            while current is not None:
+                if current in seen:
+                    file, line = self.seen["devices"][start]
+                    self.problems.append(
+                        Problem(file, line, "parent", f"parent chain of {start!r} loops")
+                    )
+                    self.problem_count += 1
+                    break
+                seen.add(current)
+                current = parents.get(current)
+
+    def _import_links(self, sources: list[Source]) -> None:
+        devices = self.known("devices")
+        sites = self.known("sites")
+        existing_uplinks = dict(
+            self.session.execute(select(Link.uplink_of, Link.id).where(Link.uplink_of.isnot(None)))
+            .tuples()
+            .all()
+        )
+
+        def check(record: Record, item: LinkIn) -> dict[str, Any] | None:
+            ok = True
+            for end, ref in (("a", item.a), ("z", item.z)):
+                if ref.device not in devices:
+                    self.problem(record, f"{end}.device", f"unknown device {ref.device!r}")
+                    ok = False
+            if item.uplink_of:
+                if item.uplink_of not in sites:
+                    self.problem(record, "uplink_of", f"unknown site {item.uplink_of!r}")
+                    ok = False
+                elif item.uplink_of in self._uplinks:
+                    other, file, line = self._uplinks[item.uplink_of]
+                    self.problem(
+                        record,
+                        "uplink_of",
+                        f"site {item.uplink_of!r} already has uplink {other!r} ({file}:{line})",
+                    )
+                    ok = False
+                else:
+                    owner = existing_uplinks.get(item.uplink_of)
+                    if owner is not None and owner != item.id and owner not in self.seen["links"]:
+                        self.problem(
+                            record,
+                            "uplink_of",
+                            f"site {item.uplink_of!r} already has uplink {owner!r} in the database",
+                        )
+                        ok = False
+                    self._uplinks[item.uplink_of] = (item.id, record.file, record.line)
+            if not ok:
+                return None
+            return {
+                "id": item.id,
+                "medium": item.medium.value,
+                "a_device": item.a.device,
+                "a_interface": item.a.interface,
+                "z_device": item.z.device,
+                "z_interface": item.z.interface,
+                "provider": item.provider,
+                "capacity_bps": item.capacity_bps,
+                "length_m": item.length_m,
+                "uplink_of": item.uplink_of,
+            }
+
+        # Moving an uplink between links inside one import must not trip the unique index:
+        # clear uplink_of on the links this import redefines before writing.
+        self._generic("links", sources, check)
+
+    def _import_maintenance(self, sources: list[Source]) -> None:
+        def check(record: Record, item: MaintenanceIn) -> dict[str, Any] | None:
+            if item.scope == "device" and item.target not in self.known("devices"):
+                self.problem(record, "target", f"unknown device {item.target!r}")
+                return None
+            if item.scope == "site" and item.target not in self.known("sites"):
+                self.problem(record, "target", f"unknown site {item.target!r}")
+                return None
+            if item.scope == "district" and self.region_level(item.target) != "kecamatan":
+                self.problem(record, "target", f"{item.target!r} is not a kecamatan code")
+                return None
+            return item.model_dump(mode="python")
+
+        self._generic("maintenance", sources, check)
+
+    # -- prune ----------------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Delete rows of the imported kinds that the import no longer lists."""
+        order = ("maintenance", "links", "devices", "sites", "ssh_profiles", "snmp_profiles")
+        doomed: dict[str, set[str]] = {}
+        for kind in order:
+            if kind not in self.report.counts:
+                continue
+            model, key, _ = MODELS[kind]
+            present = set(self.session.scalars(select(getattr(model, key))))
+            doomed[kind] = present - set(self.seen[kind])
+        self._check_prune_references(doomed)
+        if not self.writing:
+            return
+        for kind in order:
+            ids = doomed.get(kind)
+            if not ids:
+                continue
+            model, key, _ = MODELS[kind]
+            for chunk in _chunks(sorted(ids), CHUNK):
+                if kind == "sites":
+                    self.session.execute(
+                        delete(SiteFacility).where(SiteFacility.site_id.in_(chunk))
+                    )
+                if kind == "devices":
+                    self.session.execute(
+                        update(Device)
+                        .where(Device.parent_device_id.in_(chunk))
+                        .values(parent_device_id=None)
+                    )
+                self.session.execute(delete(model).where(getattr(model, key).in_(chunk)))
+            self.report.counts[kind].deleted += len(ids)
+
+    def _check_prune_references(self, doomed: dict[str, set[str]]) -> None:
+        gone_devices = doomed.get("devices", set())
+        gone_sites = doomed.get("sites", set())
+        if gone_sites:
+            for device_id, site_id in self.session.execute(
+                select(Device.id, Device.site_id).where(Device.site_id.in_(gone_sites))
+            ):
+                if device_id not in gone_devices:
+                    self.problem(
+                        None,
+                        "prune",
+                        f"cannot delete site {site_id!r}: device "
+                        f"{device_id!r} still stands there (import devices too, or "
+                        "move it)",
+                        file="--prune",
+                    )
+        if gone_devices:
+            gone_links = doomed.get("links", set())
+            for link_id, a, z in self.session.execute(
+                select(Link.id, Link.a_device, Link.z_device).where(
+                    Link.a_device.in_(gone_devices) | Link.z_device.in_(gone_devices)
+                )
+            ):
+                if link_id not in gone_links:
+                    self.problem(
+                        None,
+                        "prune",
+                        f"cannot delete device {a if a in gone_devices else z!r}: "
+                        f"link {link_id!r} still ends there (import links too)",
+                        file="--prune",
+                    )
+        for kind, column in (
+            ("snmp_profiles", Device.snmp_profile),
+            ("ssh_profiles", Device.ssh_profile),
+        ):
+            gone = doomed.get(kind, set())
+            if gone:
+                for device_id, profile in self.session.execute(
+                    select(Device.id, column).where(column.in_(gone))
+                ):
+                    if device_id not in gone_devices:
+                        self.problem(
+                            None,
+                            "prune",
+                            f"cannot delete profile {profile!r}: device {device_id!r} uses it",
+                            file="--prune",
+                        )
+
+
+def import_paths(
+    session: Session,
+    paths: list[Path],
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    progress: ProgressHook | None = None,
+) -> ImportReport:
+    """Import ``paths`` in one transaction: all of it lands, or nothing changes.
+
+    Raises :class:`ImportRejected` listing every problem found.
+    """
+    importer = Importer(session, prune=prune, progress=progress)
+    try:
+        report = importer.run(paths)
+    except BaseException:
+        session.rollback()
+        raise
+    if importer.problem_count:
+        session.rollback()
+        raise ImportRejected(importer.problems, total=importer.problem_count)
+    report.dry_run = dry_run
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    logger.info("inventory import: %s", {k: v for k, v in report.as_dict()["counts"].items()})
+    return report
+
+
+def count_rows(session: Session) -> Counter[str]:
+    """Rows per inventory kind (for summaries)."""
+    from sqlalchemy import func
+
+    counts: Counter[str] = Counter()
+    for kind, (model, key, _) in MODELS.items():
+        counts[kind] = session.scalar(select(func.count()).select_from(model)) or 0
+    return counts
