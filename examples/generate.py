@@ -19,7 +19,6 @@ import argparse
 import csv
 import gzip
 import hashlib
-import io
 import re
 import sys
 from collections.abc import Iterable, Iterator

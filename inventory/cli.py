@@ -130,10 +130,7 @@ def export_command(
             inv = ansible_inventory(
                 session, district=district, village=village, role=role, tags=tag or None
             )
-            if ansible_host:
-                data = inv["_meta"]["hostvars"].get(ansible_host, {})
-            else:
-                data = inv
+            data = inv["_meta"]["hostvars"].get(ansible_host, {}) if ansible_host else inv
             sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
         elif fmt == ExportFormat.PROMETHEUS_SD:
             sys.stdout.write(

@@ -740,6 +740,6 @@ def count_rows(session: Session) -> Counter[str]:
     from sqlalchemy import func
 
     counts: Counter[str] = Counter()
-    for kind, (model, key, _) in MODELS.items():
+    for kind, (model, _key, _) in MODELS.items():
         counts[kind] = session.scalar(select(func.count()).select_from(model)) or 0
     return counts
