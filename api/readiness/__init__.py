@@ -1,0 +1,1 @@
+"""Village readiness: the qualification policy, the pure engine, the loader and the board."""

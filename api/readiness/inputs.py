@@ -1,0 +1,270 @@
+"""Gather the engine's inputs from the database in a handful of set-based queries.
+
+No per-village round trips: one query per kind of fact (regions, sites, links with their
+state, kiosks with their state, attestations, incidents, link transitions for
+availability), whatever the number of villages. The result is a list of
+:class:`~api.readiness.engine.VillageInputs`, one per desa/kelurahan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, inspect, select
+from sqlalchemy.orm import Session
+
+from api.readiness.engine import (
+    Attestation,
+    AvailabilityFact,
+    DeviceFact,
+    IncidentFact,
+    LinkFact,
+    VillageInputs,
+)
+from api.readiness.policy import Policy
+from collectors.models import DeviceState, LinkState, StateTransition
+from inventory.choices import VILLAGE_LEVELS, DeviceRole, RegionLevel
+from inventory.models import Device, Link, Region, Site, SiteFacility
+from kentongan.timeutil import as_utc
+
+logger = logging.getLogger(__name__)
+
+_table_cache: dict[tuple[str, str], bool] = {}
+
+
+def has_table(engine: Engine, name: str) -> bool:
+    """Whether ``name`` exists in ``engine``'s database (remembered once true)."""
+    key = (engine.url.render_as_string(hide_password=True), name)
+    if _table_cache.get(key):
+        return True
+    found = inspect(engine).has_table(name)
+    if found:
+        _table_cache[key] = True
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class RegionInfo:
+    """A district or village name and coordinates."""
+
+    code: str
+    name: str
+    parent_code: str | None
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(slots=True)
+class LoadedInputs:
+    """What :func:`load_inputs` returns: villages and the districts they belong to."""
+
+    villages: list[VillageInputs]
+    districts: dict[str, RegionInfo]
+    uplink_medium: dict[str, str]
+
+
+def _availability(
+    changes: Sequence[tuple[datetime, str, str]], before: str, *, start: datetime, end: datetime
+) -> AvailabilityFact:
+    """Seconds up/down over ``[start, end)`` from the state at ``start`` and the changes;
+    unreachable (someone else's fault) and unknown time are observed but not counted."""
+    up = down = unreachable = 0.0
+    state, cursor = before, start
+    for at, _from, to in [*changes, (end, "", "")]:
+        at = min(max(at, start), end)
+        span = (at - cursor).total_seconds()
+        if span > 0:
+            if state == "up":
+                up += span
+            elif state == "down":
+                down += span
+            elif state == "unreachable":
+                unreachable += span
+            cursor = at
+        if to:
+            state = to
+    total = up + down
+    percent = None if total <= 0 else 100.0 * up / total
+    return AvailabilityFact(percent=percent, up_s=up, down_s=down,
+                            observed_s=up + down + unreachable,
+                            window_s=(end - start).total_seconds())
+
+
+def _link_availability(
+    session: Session, link_ids: Iterable[str], *, start: datetime, end: datetime
+) -> dict[str, AvailabilityFact]:
+    """Availability of many links in two queries (state at start; changes in window)."""
+    wanted = set(link_ids)
+    last_before = (
+        select(StateTransition.subject, func.max(StateTransition.at).label("at"))
+        .where(StateTransition.kind == "link", StateTransition.at < start)
+        .group_by(StateTransition.subject)
+        .subquery()
+    )
+    before: dict[str, str] = {}
+    for subject, to_status in session.execute(
+        select(StateTransition.subject, StateTransition.to_status)
+        .join(last_before, and_(StateTransition.subject == last_before.c.subject,
+                                StateTransition.at == last_before.c.at))
+        .where(StateTransition.kind == "link")
+        .order_by(StateTransition.id)
+    ):
+        if subject in wanted:
+            before[subject] = to_status
+    changes: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for subject, at, from_status, to_status in session.execute(
+        select(StateTransition.subject, StateTransition.at, StateTransition.from_status,
+               StateTransition.to_status)
+        .where(StateTransition.kind == "link", StateTransition.at >= start,
+               StateTransition.at < end)
+        .order_by(StateTransition.at, StateTransition.id)
+    ):
+        if subject in wanted:
+            changes[subject].append((as_utc(at), from_status, to_status))
+    return {
+        lid: _availability(changes.get(lid, []), before.get(lid, "unknown"), start=start, end=end)
+        for lid in wanted
+        if lid in before or lid in changes
+    }
+
+
+def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInputs:
+    """Every village's inputs, read in a fixed number of queries."""
+    now = as_utc(now)
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    kinds = [str(k) for k in policy.village_site_kinds]
+    kind_rank = {k: i for i, k in enumerate(kinds)}
+
+    districts: dict[str, RegionInfo] = {}
+    villages: dict[str, RegionInfo] = {}
+    levels = [str(x) for x in VILLAGE_LEVELS] + [str(RegionLevel.KECAMATAN)]
+    for code, name, level, parent, lat, lon in session.execute(
+        select(Region.code, Region.name, Region.level, Region.parent_code, Region.lat,
+               Region.lon).where(Region.level.in_(levels))
+    ):
+        info = RegionInfo(code, name, parent, lat, lon)
+        if level == RegionLevel.KECAMATAN:
+            districts[code] = info
+        else:
+            villages[code] = info
+
+    sites: dict[str, tuple[str, str, str, str, float | None, float | None]] = {}
+    village_site: dict[str, str] = {}
+    for sid, name, kind, vcode, dcode, lat, lon in session.execute(
+        select(Site.id, Site.name, Site.kind, Site.village_code, Site.district_code, Site.lat,
+               Site.lon)
+        .where(Site.kind.in_(kinds), Site.status != "decommissioned")
+        .order_by(Site.id)
+    ):
+        sites[sid] = (name, kind, vcode, dcode, lat, lon)
+        current = village_site.get(vcode)
+        if current is None or kind_rank[kind] < kind_rank[sites[current][1]]:
+            village_site[vcode] = sid
+        if vcode not in villages:
+            villages[vcode] = RegionInfo(vcode, name, dcode, lat, lon)
+
+    links: dict[str, LinkFact] = {}
+    site_uplink: dict[str, str] = {}
+    link_a_site: dict[str, str] = {}
+    for lid, medium, uplink_of, a_site, status, since, updated, reason in session.execute(
+        select(Link.id, Link.medium, Link.uplink_of, Device.site_id, LinkState.status,
+               LinkState.since, LinkState.updated_at, LinkState.reason)
+        .join(Device, Device.id == Link.a_device)
+        .outerjoin(LinkState, LinkState.link_id == Link.id)
+    ):
+        links[lid] = LinkFact(lid, medium, status, since and as_utc(since),
+                              updated and as_utc(updated), reason)
+        link_a_site[lid] = a_site
+        if uplink_of:
+            site_uplink[uplink_of] = lid
+
+    kiosks: dict[str, list[DeviceFact]] = defaultdict(list)
+    for did, sid, status, last_poll, last_ok, version, reason in session.execute(
+        select(Device.id, Device.site_id, DeviceState.status, DeviceState.last_poll_at,
+               DeviceState.last_ok_at, DeviceState.kiosk_app_version, DeviceState.reason)
+        .join(Site, Site.id == Device.site_id)
+        .outerjoin(DeviceState, DeviceState.device_id == Device.id)
+        .where(Device.role == DeviceRole.KIOSK, Device.enabled.is_(True), Site.kind.in_(kinds))
+        .order_by(Device.id)
+    ):
+        kiosks[sid].append(DeviceFact(did, "kiosk", status, last_poll and as_utc(last_poll),
+                                      last_ok and as_utc(last_ok), version, reason))
+
+    attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)
+    for f in session.scalars(
+        select(SiteFacility).join(Site, Site.id == SiteFacility.site_id)
+        .where(Site.kind.in_(kinds))
+    ):
+        attestations[f.site_id][f.facility] = Attestation(
+            f.facility, f.value, f.attested_by, f.attested_at and as_utc(f.attested_at),
+            f.evidence, f.expires_at and as_utc(f.expires_at),
+        )
+
+    incidents: dict[str, list[IncidentFact]] | None = None
+    if has_table(engine, "incidents"):
+        from alerts.models import Incident
+
+        incidents = defaultdict(list)
+        for iid, sid, severity, summary, starts in session.execute(
+            select(Incident.id, Incident.site_id, Incident.severity, Incident.summary,
+                   Incident.starts_at)
+            .where(Incident.status == "open", Incident.site_id.is_not(None),
+                   Incident.severity.in_(policy.incidents.no_open_critical.severities))
+            .order_by(Incident.starts_at)
+        ):
+            incidents[sid].append(IncidentFact(iid, severity, summary, starts and as_utc(starts)))
+
+    window = timedelta(days=policy.network.availability.window_days)
+    uplinks = {site_uplink[s] for s in village_site.values() if s in site_uplink}
+    availability = _link_availability(session, uplinks, start=now - window, end=now)
+
+    out: list[VillageInputs] = []
+    for vcode in sorted(villages):
+        region = villages[vcode]
+        sid = village_site.get(vcode)
+        dcode = region.parent_code or ""
+        district = districts.get(dcode)
+        if sid is None:
+            out.append(VillageInputs(
+                village_code=vcode, village_name=region.name, district_code=dcode,
+                district_name=district.name if district else dcode, lat=region.lat,
+                lon=region.lon, incidents=None,
+            ))
+            continue
+        name, kind, _v, site_district, lat, lon = sites[sid]
+        dcode = region.parent_code or site_district
+        district = districts.get(dcode)
+        uplink_id = site_uplink.get(sid)
+        upstream: list[LinkFact] = []
+        if uplink_id is not None:
+            seen = {sid}
+            a_site = link_a_site.get(uplink_id)
+            while a_site is not None and a_site not in seen and a_site in site_uplink:
+                seen.add(a_site)
+                up_link = site_uplink[a_site]
+                upstream.append(links[up_link])
+                a_site = link_a_site.get(up_link)
+        out.append(VillageInputs(
+            village_code=vcode,
+            village_name=region.name,
+            district_code=dcode,
+            district_name=district.name if district else dcode,
+            site_id=sid,
+            site_name=name,
+            site_kind=kind,
+            uplink=links.get(uplink_id) if uplink_id else None,
+            upstream_links=tuple(upstream),
+            availability=availability.get(uplink_id) if uplink_id else None,
+            kiosks=tuple(kiosks.get(sid, ())),
+            attestations=attestations.get(sid, {}),
+            incidents=None if incidents is None else tuple(incidents.get(sid, ())),
+            lat=lat if lat is not None else region.lat,
+            lon=lon if lon is not None else region.lon,
+        ))
+    uplink_medium = {lid: links[lid].medium for lid in uplinks}
+    return LoadedInputs(villages=out, districts=districts, uplink_medium=uplink_medium)
