@@ -168,7 +168,8 @@ class StoreCollector:
             ).all()
             link_rows = conn.execute(
                 text(
-                    "SELECT l.id, l.medium, l.capacity_bps, l.uplink_of, s.status"
+                    "SELECT l.id, l.medium, l.capacity_bps, l.uplink_of, s.status,"
+                    " l.a_device, l.a_interface, l.z_device, l.z_interface"
                     " FROM links l LEFT JOIN link_states s ON s.link_id = l.id ORDER BY l.id"
                 )
             ).all()
@@ -337,6 +338,10 @@ class StoreCollector:
             disk_free.add(base, free_bytes)
             disk_size.add(base, total_bytes)
 
+        link_of: dict[tuple[str, str], str] = {}
+        for lrow in link_rows:
+            link_of[(lrow[5], lrow[6])] = lrow[0]
+            link_of[(lrow[7], lrow[8])] = lrow[0]
         seen: set[tuple[str, str]] = set()
         for row in interfaces:
             base = base_of.get(row[0])
@@ -346,14 +351,18 @@ class StoreCollector:
             if (row[0], name) in seen:
                 name = f"{name}#{row[1]}"
             seen.add((row[0], name))
-            labels = base.extend(("interface",), (name,))
+            link = link_of.get((row[0], name))
+            if link is None:
+                labels = base.extend(("interface",), (name,))
+            else:
+                labels = base.extend(("interface", "link"), (name, link))
             if_admin.add(labels, _flag(row[3]))
             if_oper.add(labels, _flag(row[4]))
             if_speed.add(labels, None if row[5] is None else row[5] * 1_000_000)
             for fam, value in zip(counters, row[6:12], strict=True):
                 fam.samples.append((labels, value or 0))
 
-        for lid, medium, capacity, uplink_of, status in link_rows:
+        for lid, medium, capacity, uplink_of, status, *_ends in link_rows:
             path = paths.link.get(lid, (lid,))
             meta = site_meta.get(uplink_of) if uplink_of else None
             names = ("link", "medium", "link_depth")
