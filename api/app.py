@@ -18,6 +18,7 @@ ROUTERS = (
     "api.routes.inventory",
     "api.routes.readiness",
     "api.routes.auth",
+    "api.routes.inventory_write",
     "api.routes.metrics",
     "api.routes.alerts",
     "api.routes.rollouts",
