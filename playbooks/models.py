@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Integer,
@@ -81,3 +82,19 @@ class RolloutEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     task: Mapped[str | None] = mapped_column(String(255))
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class KioskFacts(Base):
+    """What ``kiosk-facts.yml`` last reported about a kiosk (OS, disk, app version)."""
+
+    __tablename__ = "kiosk_facts"
+
+    device_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    os_name: Mapped[str | None] = mapped_column(String(128))
+    kernel: Mapped[str | None] = mapped_column(String(128))
+    disk_total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    app_version: Mapped[str | None] = mapped_column(String(64))
+    collected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,4 +1,4 @@
-"""playbooks: rollouts, rollout hosts, rollout events
+"""playbooks: rollouts, rollout hosts, rollout events, kiosk facts
 
 Revision ID: 0001_playbooks
 Revises: 0001_inventory
@@ -86,8 +86,27 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_rollout_events_rollout_id"), "rollout_events", ["rollout_id"])
 
+    op.create_table(
+        "kiosk_facts",
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("os_name", sa.String(length=128), nullable=True),
+        sa.Column("kernel", sa.String(length=128), nullable=True),
+        sa.Column("disk_total_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("disk_free_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("app_version", sa.String(length=64), nullable=True),
+        sa.Column("collected_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_kiosk_facts_device_id_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("device_id", name=op.f("pk_kiosk_facts")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("kiosk_facts")
     op.drop_table("rollout_events")
     op.drop_table("rollout_hosts")
     op.drop_table("rollouts")
