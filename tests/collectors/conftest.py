@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from collectors.base import InterfaceSample, KioskSample, Observation
 from inventory.db import session_scope
 from inventory.models import Device, Link, Region, Site
+from tests.collectors.sshd import SshLab, ssh_lab
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 07:00 WIB
 
@@ -83,3 +86,10 @@ def kiosk_obs(device_id: str, version: str = "1.4.2") -> Observation:
 
 def session(engine: Engine) -> Session:
     return Session(bind=engine, expire_on_commit=False)
+
+
+@pytest.fixture(scope="session")
+def ssh_lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
+    """sshd on 127.0.2.x, a stalling server and a refused port, for the whole session."""
+    with ssh_lab(tmp_path_factory.mktemp("sshd")) as lab:
+        yield lab
