@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     poll_reload_seconds: float = Field(
         default=300.0, description="How often the poller re-reads the inventory"
     )
+    kiosk_root: str = Field(
+        default="/opt/kiosk",
+        description="Kiosk app directory the SSH collector reads ({device_id} is filled in)",
+    )
+    kiosk_service: str = Field(default="kiosk-app", description="systemd unit of the kiosk app")
     ssh_known_hosts: Path | None = Field(
         default=None,
         description="known_hosts file for SSH host-key checking (default ~/.ssh/known_hosts)",
