@@ -84,12 +84,12 @@ def import_command(
             report = import_paths(session, paths, dry_run=dry_run, prune=prune, progress=hook)
     except ImportRejected as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+            sys.stderr.write(f"{problem}\n")
         if exc.total > len(exc.problems):
-            err.print(f"… and {exc.total - len(exc.problems)} more", markup=False)
-        err.print(
-            f"[red]import refused: {exc.total} problem(s); nothing was changed.[/] "
-            "Fix the lines above and run the same command again."
+            sys.stderr.write(f"… and {exc.total - len(exc.problems)} more\n")
+        sys.stderr.write(
+            f"import refused: {exc.total} problem(s); nothing was changed. "
+            "Fix the lines above and run the same command again.\n"
         )
         raise typer.Exit(1) from None
     if as_json:

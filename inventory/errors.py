@@ -33,6 +33,4 @@ class ImportRejected(InventoryError, ValueError):
         self.total = total if total is not None else len(problems)
         shown = "\n".join(str(p) for p in problems[:50])
         more = f"\n… and {self.total - 50} more" if self.total > 50 else ""
-        super().__init__(
-            f"import refused, nothing changed: {self.total} problem(s)\n{shown}{more}"
-        )
+        super().__init__(f"import refused, nothing changed: {self.total} problem(s)\n{shown}{more}")

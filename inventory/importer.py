@@ -152,20 +152,26 @@ class Importer:
         self.prune = prune
         self.progress = progress
         self.problems: list[Problem] = []
-        self.problem_count = 0
+        self._overflow = 0
         self.report = ImportReport()
         self.seen: dict[str, dict[str, tuple[str, int]]] = {k: {} for k in KINDS}
         self._known: dict[str, set[str]] = {}
         self._region_levels: dict[str, str] = {}
         self._device_parents: list[tuple[str, str, str, int]] = []
         self._uplinks: dict[str, tuple[str, str, int]] = {}
+        self._changed: set[str] = set()
 
     # -- problems -----------------------------------------------------------------------
+    @property
+    def problem_count(self) -> int:
+        return len(self.problems) + self._overflow
+
     def problem(
         self, record: Record | None, field_name: str, reason: str, *, file: str | None = None
     ) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_PROBLEMS:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self._overflow += 1
+        else:
             if record is not None:
                 self.problems.append(
                     Problem(
@@ -203,12 +209,10 @@ class Importer:
     def run(self, paths: list[Path]) -> ImportReport:
         files, problems = expand_paths(paths)
         self.problems.extend(problems)
-        self.problem_count += len(problems)
         sources: list[Source] = []
         for path in files:
             self.report.files.append(str(path))
             sources.extend(open_sources(path, self.problems))
-        self.problem_count = len(self.problems)
         if not files and not problems:
             self.problem(None, "-", "no files given", file="-")
         for kind in KINDS:
@@ -299,6 +303,8 @@ class Importer:
         if updates:
             self.session.execute(update(model), updates)
             counts.updated += len(updates)
+        if kind == "devices":
+            self._changed |= changed
         return changed
 
     def _generic(
@@ -520,7 +526,6 @@ class Importer:
         for device, parent, file, line in self._device_parents:
             if parent not in devices:
                 self.problems.append(Problem(file, line, "parent", f"unknown device {parent!r}"))
-                self.problem_count += 1
                 continue
             wanted[device] = parent
         if not self.writing:
@@ -535,6 +540,10 @@ class Importer:
             updates = [{"id": d, "parent_device_id": p} for d, p in chunk if current.get(d) != p]
             if updates:
                 self.session.execute(update(Device), updates)
+                counts = self.report.counts["devices"]
+                moved = [u["id"] for u in updates if u["id"] not in self._changed]
+                counts.updated += len(moved)
+                counts.unchanged -= len(moved)
         self._check_parent_cycles(wanted)
 
     def _check_parent_cycles(self, parents: dict[str, str | None]) -> None:
@@ -547,7 +556,6 @@ class Importer:
                     self.problems.append(
                         Problem(file, line, "parent", f"parent chain of {start!r} loops")
                     )
-                    self.problem_count += 1
                     break
                 seen.add(current)
                 current = parents.get(current)

@@ -47,9 +47,7 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    village_code: Mapped[str] = mapped_column(
-        String(16), ForeignKey("regions.code"), index=True
-    )
+    village_code: Mapped[str] = mapped_column(String(16), ForeignKey("regions.code"), index=True)
     district_code: Mapped[str] = mapped_column(String(16), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
