@@ -1,4 +1,5 @@
 """Fixtures for inventory tests: the shipped examples and small hand-written files."""
+# ruff: noqa: E501
 
 from __future__ import annotations
 
