@@ -1,11 +1,217 @@
-"""Routes: alerts (to be filled by its issue)."""
+"""Alerts routes: the Alertmanager webhook (``POST /api/v1/alerts``) and incidents
+(``GET /api/v1/incidents``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["alerts"])
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from alerts.incidents import (
+    DeliveryResult,
+    WebhookError,
+    WebhookPayload,
+    apply_delivery,
+    list_incidents,
+)
+from alerts.models import Incident
+from api.deps import SessionDep, SettingsDep
+from kentongan.timeutil import as_utc, format_wib
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+class IncidentOut(BaseModel):
+    """An incident as the API returns it (times in UTC, plus WIB for people)."""
+
+    id: int
+    alertname: str
+    severity: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    starts_at_wib: str
+    device_id: str | None
+    link_id: str | None
+    site_id: str | None
+    village_code: str | None
+    district_code: str | None
+    summary: str | None
+    summary_id: str | None
+    description: str | None
+    probable_cause: str | None
+    probable_cause_kind: str | None
+    fingerprint: str
+    labels: dict[str, str]
+
+    @classmethod
+    def of(cls, inc: Incident) -> IncidentOut:
+        """Build from a row."""
+        return cls(
+            id=inc.id,
+            alertname=inc.alertname,
+            severity=inc.severity,
+            status=inc.status,
+            starts_at=as_utc(inc.starts_at),
+            ends_at=as_utc(inc.ends_at) if inc.ends_at else None,
+            starts_at_wib=format_wib(inc.starts_at),
+            device_id=inc.device_id,
+            link_id=inc.link_id,
+            site_id=inc.site_id,
+            village_code=inc.village_code,
+            district_code=inc.district_code,
+            summary=inc.summary,
+            summary_id=(inc.annotations or {}).get("summary_id"),
+            description=inc.description,
+            probable_cause=inc.probable_cause,
+            probable_cause_kind=inc.probable_cause_kind,
+            fingerprint=inc.fingerprint,
+            labels={str(k): str(v) for k, v in (inc.labels or {}).items()},
+        )
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with ``$defs`` references inlined (for ``openapi_extra``)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
+
+
+def _authorize(request: Request, settings: SettingsDep, session: SessionDep) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "authentication required: Authorization: Bearer <webhook token or engineer API token>",
+            headers={"WWW-Authenticate": 'Bearer realm="kentongan"'},
+        )
+    expected = settings.webhook_token
+    if expected is not None and hmac.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        return
+    try:
+        from api.auth import Role, authenticate
+    except ImportError:
+        principal = None
+    else:
+        principal = authenticate(session, token)
+        if principal is not None and principal.role.allows(Role.ENGINEER):
+            return
+        if principal is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs role engineer or above")
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "invalid token",
+        headers={"WWW-Authenticate": 'Bearer realm="kentongan"'},
+    )
+
+
+@router.post(
+    "/alerts",
+    response_model=DeliveryResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline_schema(WebhookPayload)}},
+        }
+    },
+    responses={
+        400: {"description": "Malformed JSON"},
+        401: {"description": "Missing or invalid bearer token"},
+        409: {"description": "Replayed delivery of an incident already resolved"},
+        413: {"description": "Body too large"},
+        422: {"description": "Wrong version, missing labels, unknown device or link"},
+    },
+)
+async def receive_alerts(
+    request: Request, settings: SettingsDep, session: SessionDep
+) -> JSONResponse:
+    """Alertmanager webhook receiver (payload version 4): opens and resolves incidents.
+
+    Idempotent: a repeated delivery changes nothing. A bad delivery is refused whole.
+    """
+    _authorize(request, settings, session)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"detail": "body too large"}, status_code=413)
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return JSONResponse({"detail": f"malformed JSON: {exc}"}, status_code=400)
+    try:
+        payload = WebhookPayload.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return JSONResponse(
+            {"detail": "not an Alertmanager version 4 payload", "errors": errors},
+            status_code=422,
+        )
+    try:
+        result = apply_delivery(session, payload)
+    except WebhookError as exc:
+        session.rollback()
+        logger.warning("webhook delivery refused: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    session.commit()
+    return JSONResponse(result.model_dump())
+
+
+@router.get("/incidents", response_model=list[IncidentOut])
+def incidents(
+    session: SessionDep,
+    status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
+    district: Annotated[str | None, Query(max_length=16)] = None,
+    village: Annotated[str | None, Query(max_length=16)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    device: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Annotated[Literal["critical", "warning", "info"] | None, Query()] = None,
+    alertname: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[IncidentOut]:
+    """Incidents, newest first, filtered by status, district, village, site, device,
+    severity, alert name and start time."""
+    rows = list_incidents(
+        session,
+        status=status_,
+        district=district,
+        village=village,
+        site=site,
+        device=device,
+        severity=severity,
+        alertname=alertname,
+        since=since,
+        limit=limit,
+    )
+    return [IncidentOut.of(row) for row in rows]
 
 
 def install(app: FastAPI) -> None:
+    """Mount the routes."""
     app.include_router(router)
