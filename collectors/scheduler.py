@@ -461,5 +461,7 @@ def default_collectors(settings: Any) -> dict[str, Collector]:
             workers=settings.ssh_workers,
             known_hosts=str(settings.ssh_known_hosts) if settings.ssh_known_hosts else None,
             timeout=max(settings.poll_timeout_seconds, 5.0),
+            kiosk_root=settings.kiosk_root,
+            kiosk_service=settings.kiosk_service,
         ),
     }
