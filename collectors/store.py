@@ -522,9 +522,9 @@ def recompute_states(
             out.append(_transition(session, "device", device_id, row.status, status, now, reason))
             row.status = status
             row.since = now
-        if status != UP:
+            row.updated_at = now
+        if status != UP and row.reason != reason:
             row.reason = reason
-        row.updated_at = now
 
     link_rows = {r.link_id: r for r in session.scalars(select(LinkState))}
     for link in links:
@@ -535,13 +535,14 @@ def recompute_states(
             session.add(lrow)
         a_up = oper.get((link.a_device, link.a_interface))
         z_up = oper.get((link.z_device, link.z_interface))
-        lrow.a_oper_up, lrow.z_oper_up = a_up, z_up
+        if (lrow.a_oper_up, lrow.z_oper_up, lrow.reason) != (a_up, z_up, reason):
+            lrow.a_oper_up, lrow.z_oper_up, lrow.reason = a_up, z_up, reason
+            lrow.updated_at = now
         if lrow.status != status:
             out.append(_transition(session, "link", link.id, lrow.status, status, now, reason))
             lrow.status = status
             lrow.since = now
-        lrow.reason = reason
-        lrow.updated_at = now
+            lrow.updated_at = now
     for t in out:
         log = logger.warning if t.to_status == DOWN else logger.info
         log("%s %s: %s -> %s (%s)", t.kind, t.subject, t.from_status, t.to_status, t.reason)
