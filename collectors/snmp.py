@@ -849,6 +849,7 @@ class SnmpCollector:
                 f not in values for f in plan.row_fields
             ):
                 state.row_index = None  # the row moved; find it again next poll
+        obs.extra["slow_refreshed"] = refresh
         if refresh:
             state.slow_at = now
             if plan.slow_fields:

@@ -78,6 +78,10 @@ class SimDevice:
         interfaces: override the role's interface count.
         flap: make the first interface go down and up on a schedule (default: ~1 in 8
             routers/ONTs, chosen from the id).
+        flap_period: seconds between two outages of that interface (default 30-60 min).
+        flap_down: seconds each outage lasts.
+        battery_period: UPS only: seconds between two mains failures (default 1.5-2.5 h).
+        battery_down: UPS only: seconds on battery each time (default 5-10 min).
         app_version: kiosk app version reported through NET-SNMP-EXTEND-MIB.
     """
 
@@ -85,6 +89,10 @@ class SimDevice:
     role: str
     interfaces: int | None = None
     flap: bool | None = None
+    flap_period: float | None = None
+    flap_down: float = 120.0
+    battery_period: float | None = None
+    battery_down: float | None = None
     app_version: str = "2.3.1"
 
 
@@ -138,7 +146,9 @@ def build_recording(device: SimDevice, *, boot: float) -> str:
         speed_mbps = 1000 if i > 1 or role != "ont" else 2500
         rate = (seed >> (i % 24)) % 200_000 + 5_000 if i <= 4 else 0
         base = (seed * i) % (1 << 40)
-        period = 1800 + seed % 1800 if (flap and i == 1) else 0
+        period: float = 0
+        if flap and i == 1:
+            period = device.flap_period or 1800 + seed % 1800
         t = "1.3.6.1.2.1.2.2.1"
         add(f"{t}.1.{i}", "2", i)
         add(f"{t}.2.{i}", "4", _text(name))
@@ -150,7 +160,7 @@ def build_recording(device: SimDevice, *, boot: float) -> str:
         add(f"{t}.7.{i}", "2", admin)
         if admin == 1:
             add(f"{t}.8.{i}", "2:kentongan",
-                f"kind=flap,period={period},down=120,phase={seed % 997}")
+                f"kind=flap,period={period},down={device.flap_down},phase={seed % 997}")
         else:
             add(f"{t}.8.{i}", "2", 2)
         add(f"{t}.10.{i}", "65:kentongan", f"kind=counter,base={base},rate={rate},bits=32")
@@ -168,7 +178,9 @@ def build_recording(device: SimDevice, *, boot: float) -> str:
         add(f"{x}.15.{i}", "66", speed_mbps)
         add(f"{x}.18.{i}", "4", _text(_if_alias(role, i, device.id)))
     if role == "ups":
-        sched = f"period={5400 + seed % 3600},down={300 + seed % 300},phase={seed % 4099}"
+        b_period = device.battery_period or 5400 + seed % 3600
+        b_down = device.battery_down or 300 + seed % 300
+        sched = f"period={b_period},down={b_down},phase={seed % 4099}"
         u = "1.3.6.1.2.1.33.1"
         add(f"{u}.1.1.0", "4", "APC")
         add(f"{u}.1.2.0", "4", "Smart-UPS SRT 1000")

@@ -1,0 +1,259 @@
+"""Real SNMP peers for the SNMP collector's tests: net-snmp snmpd, snmpsim, faulty agents."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from collectors.base import Secret, SnmpCredentials, Target
+from collectors.simfleet import SimDevice, SimFleet, start_fleet
+from collectors.simfleet.snmpd import SnmpdAgent, SnmpdUser, start_snmpd
+from collectors.snmp import SnmpCollector
+
+USERS = {
+    "sha-aes": SnmpdUser("mon-sha", "SHA", "auth-key-sha1", "AES", "priv-key-aes128"),
+    "sha256-aes256": SnmpdUser("mon-sha256", "SHA-256", "auth-key-sha256", "AES-256",
+                               "priv-key-aes256"),
+    "sha-aes256": SnmpdUser("mon-mixed", "SHA", "auth-key-mixed", "AES-256", "priv-key-mixed"),
+}
+_AUTH = {"SHA": "sha", "SHA-256": "sha256"}
+_PRIV = {"AES": "aes", "AES-256": "aes256"}
+
+UPS_OVERRIDES = (
+    ("1.3.6.1.2.1.33.1.4.1.0", "integer", "5"),
+    ("1.3.6.1.2.1.33.1.2.4.0", "integer", "87"),
+    ("1.3.6.1.2.1.33.1.2.3.0", "integer", "42"),
+)
+
+
+def v2c(community: str) -> SnmpCredentials:
+    """v2c credentials."""
+    return SnmpCredentials(version="2c", community=Secret(community))
+
+
+def v3(user: SnmpdUser, *, auth_key: str | None = None, priv_key: str | None = None,
+       name: str | None = None) -> SnmpCredentials:
+    """v3 authPriv credentials for ``user`` (keys overridable to test wrong keys)."""
+    return SnmpCredentials(
+        version="3", user=name or user.name, auth=_AUTH[user.auth],
+        auth_key=Secret(auth_key or user.auth_key), priv=_PRIV[user.priv],
+        priv_key=Secret(priv_key or user.priv_key),
+    )
+
+
+def target(device_id: str, role: str, address: str, port: int, creds: SnmpCredentials, *,
+           timeout: float = 1.0, retries: int = 1) -> Target:
+    """A Target on loopback."""
+    return Target(device_id=device_id, role=role, address=address, snmp_port=port,
+                  snmp=creds, timeout=timeout, retries=retries)
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
+    """One net-snmp snmpd: v2c ``public``, three v3 users, kiosk extends, UPS overrides."""
+    agent = start_snmpd(
+        workdir=tmp_path_factory.mktemp("snmpd"),
+        users=list(USERS.values()),
+        overrides=UPS_OVERRIDES,
+        sys_name="rtr-snmpd",
+    )
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@dataclass
+class NetSnmpTools:
+    """net-snmp's own command-line tools against one agent (the reference)."""
+
+    agent: SnmpdAgent
+
+    def _auth_args(self, creds: SnmpCredentials) -> list[str]:
+        if creds.version == "2c":
+            assert creds.community is not None
+            return ["-v2c", "-c", creds.community.get()]
+        assert creds.auth_key is not None and creds.priv_key is not None and creds.user
+        auth = {"sha": "SHA", "sha256": "SHA-256"}[creds.auth or ""]
+        priv = {"aes": "AES", "aes256": "AES-256"}[creds.priv or ""]
+        return ["-v3", "-l", "authPriv", "-u", creds.user, "-a", auth, "-A",
+                creds.auth_key.get(), "-x", priv, "-X", creds.priv_key.get()]
+
+    def _run(self, tool: str, creds: SnmpCredentials, oids: list[str]) -> dict[str, str]:
+        out = subprocess.run(
+            [tool, *self._auth_args(creds), "-On", "-Oq", "-Ot", "-Oe", "-r", "1", "-t", "2",
+             f"{self.agent.address}:{self.agent.port}", *oids],
+            capture_output=True, text=True, env=self.agent.tool_env(), check=True,
+        ).stdout
+        values: dict[str, str] = {}
+        for line in out.splitlines():
+            if not line.startswith("."):
+                continue
+            oid, _, value = line.partition(" ")
+            values[oid.lstrip(".")] = value.strip().strip('"')
+        return values
+
+    def get(self, creds: SnmpCredentials, oids: list[str]) -> dict[str, str]:
+        """``snmpget``: OID (no leading dot) → value text."""
+        return self._run("snmpget", creds, oids)
+
+    def bulkwalk(self, creds: SnmpCredentials, oid: str) -> dict[str, str]:
+        """``snmpbulkwalk`` of one subtree."""
+        return self._run("snmpbulkwalk", creds, [oid])
+
+
+@pytest.fixture(scope="session")
+def netsnmp(snmpd: SnmpdAgent) -> NetSnmpTools:
+    """net-snmp's tools pointed at the session snmpd."""
+    return NetSnmpTools(snmpd)
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[SnmpCollector]:
+    """A fresh collector per test (closed afterwards)."""
+    c = SnmpCollector(max_concurrency=64)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+SIM_DEVICES = [
+    SimDevice("rtr-kemiren", "router"),
+    SimDevice("rtr-flappy", "router", flap=True, flap_period=2.0, flap_down=1.0),
+    SimDevice("ont-kemiren", "ont"),
+    SimDevice("olt-glagah", "olt"),
+    SimDevice("ups-kemiren", "ups", battery_period=2.0, battery_down=1.0),
+    SimDevice("kiosk-kemiren-1", "kiosk", app_version="2.4.0"),
+    SimDevice("rtr-cut", "router"),
+]
+
+
+@pytest.fixture(scope="session")
+def simfleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
+    """A small snmpsim fleet (one responder process)."""
+    fleet = start_fleet(SIM_DEVICES, workdir=tmp_path_factory.mktemp("simfleet"))
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+# --------------------------------------------------------------------------- faulty peers
+
+
+class _UdpPeer:
+    """A UDP socket on loopback served by a thread; ``handler(data, addr, sock)``."""
+
+    def __init__(self, handler: object) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.received = 0
+        self._handler = handler
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.received += 1
+            self._handler(data, addr, self.sock)  # type: ignore[operator]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_agent() -> Iterator[_UdpPeer]:
+    """An 'agent' that reads every request and never answers."""
+    peer = _UdpPeer(lambda data, addr, sock: None)
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+def _garbage(data: bytes, addr: tuple[str, int], sock: socket.socket) -> None:
+    sock.sendto(os.urandom(40), addr)  # random bytes
+    sock.sendto(b"\x30\x82\xff\xff\x02\x01\x01", addr)  # a length that overruns
+    sock.sendto(data[: len(data) // 2], addr)  # the request, truncated
+    sock.sendto(data[:-3], addr)  # the request minus its tail (request-id still readable)
+    sock.sendto(b"", addr)
+
+
+@pytest.fixture
+def garbage_agent() -> Iterator[_UdpPeer]:
+    """An 'agent' that answers every request with garbage and truncated messages."""
+    peer = _UdpPeer(_garbage)
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+class UdpRelay:
+    """Forwards requests to a real agent and its replies back (to kill the agent mid-walk).
+
+    ``on_reply(n)`` runs after the n-th reply was forwarded.
+    """
+
+    def __init__(self, upstream: tuple[str, int], on_reply: object) -> None:
+        self.upstream = upstream
+        self.on_reply = on_reply
+        self.replies = 0
+        self.client: tuple[str, int] | None = None
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.port = int(self.front.getsockname()[1])
+        for s in (self.front, self.back):
+            s.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.front.recvfrom(65535)
+                self.client = addr
+                self.back.sendto(data, self.upstream)
+            except (TimeoutError, OSError):
+                pass
+            try:
+                data, _ = self.back.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            if self.client is not None:
+                self.front.sendto(data, self.client)
+                self.replies += 1
+                self.on_reply(self.replies)  # type: ignore[operator]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.front.close()
+        self.back.close()
+
+
+def run(coro: object) -> object:
+    """Run a coroutine from sync code (for helpers)."""
+    return asyncio.run(coro)  # type: ignore[arg-type]
