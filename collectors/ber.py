@@ -341,26 +341,43 @@ def decode_v2c_message(data: bytes) -> V2cMessage:
     return V2cMessage(version, community, pdu)
 
 
+def _read_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """Tag and content bounds at ``pos``, clipped to the data (for a lenient peek)."""
+    end = len(data)
+    if pos + 2 > end:
+        raise BerError(f"truncated header at offset {pos}")
+    tag, n = data[pos], data[pos + 1]
+    pos += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if k == 0 or k > 4 or pos + k > end:
+            raise BerError(f"bad length at offset {pos - 1}")
+        n = int.from_bytes(data[pos : pos + k], "big")
+        pos += k
+    return tag, pos, min(end, pos + n)
+
+
 def peek_message_id(data: bytes) -> tuple[int, int]:
     """Return ``(version, id)`` cheaply: the PDU request-id (v1/v2c) or msgID (v3).
 
-    Used to demultiplex replies on a shared socket before decoding them in full.
+    Used to demultiplex replies on a shared socket before decoding them in full. It is
+    lenient about lengths that overrun the datagram, so that a truncated reply can still
+    be attributed to its request (and then fail the full decoding).
     """
     try:
-        end = len(data)
-        tag, p, mend = _read_tl(data, 0, end)
+        tag, p, mend = _read_header(data, 0)
         if tag != SEQUENCE:
             raise BerError("not an SNMP message (no outer SEQUENCE)")
         version, p = _read_int(data, p, mend)
         if version == 3:
-            tag, p, _hend = _read_tl(data, p, mend)
+            tag, p, hend = _read_header(data, p)
             if tag != SEQUENCE:
                 raise BerError("v3 message without HeaderData")
-            msg_id, _ = _read_int(data, p, _hend)
+            msg_id, _ = _read_int(data, p, hend)
             return 3, msg_id
         if version in (0, 1):
             _, p = _read_octets(data, p, mend)
-            tag, p, pend = _read_tl(data, p, mend)
+            tag, p, pend = _read_header(data, p)
             if tag not in _PDU_TAGS:
                 raise BerError(f"not a PDU: tag 0x{tag:02x}")
             rid, _ = _read_int(data, p, pend)

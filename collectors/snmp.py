@@ -467,6 +467,8 @@ class _V2cSession:
         msg = ber.decode_v2c_message(data)
         if msg.community != self.community:
             raise ber.BerError("reply with a different community")
+        if msg.pdu.tag != ber.RESPONSE:
+            raise ber.BerError(f"not a Response PDU (tag 0x{msg.pdu.tag:02x})")
         return msg.pdu
 
 
@@ -562,6 +564,8 @@ class _V3Session:
         if m.data_tag != ber.SEQUENCE and not (m.flags & FLAG_PRIV):
             raise UsmError("plaintext reply without a ScopedPDU")
         _, _, pdu = ber.decode_scoped_pdu(content)
+        if pdu.tag not in (ber.RESPONSE, ber.REPORT):
+            raise UsmError(f"not a Response or Report PDU (tag 0x{pdu.tag:02x})")
         if not authenticated and pdu.tag != ber.REPORT and self.user.auth:
             raise UsmError("unauthenticated response to an authenticated request")
         return _V3Reply(pdu, m.engine_id, m.engine_boots, m.engine_time, authenticated)
