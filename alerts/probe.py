@@ -169,9 +169,10 @@ class ObservationCollector:
                      1 if obs.ok else 0)
         yield _gauge("kentongan_probe_duration_seconds", "How long the probe's poll took.",
                      obs.duration_seconds)
+        yield _gauge("kentongan_device_up", "1 when the device answers its polls.",
+                     1 if obs.ok else 0)
         if not obs.ok:
             return
-        yield _gauge("kentongan_device_up", "1 when the device answers its polls.", 1)
         if obs.sys_uptime_ticks is not None:
             yield _gauge("kentongan_device_uptime_seconds", "Device uptime (sysUpTime).",
                          obs.sys_uptime_ticks / 100.0)

@@ -95,7 +95,8 @@ CASES: list[Case] = [
                 {**RTR, "interface": "ether2"}, "0+30x30"),
         _series("kentongan_interface_out_errors_total",
                 {**RTR, "interface": "ether2"}, "0x30"),
-    ], [("InterfaceErrorsHigh", "20m", [({**RTR, "interface": "ether1"}, "2")])]),
+    ], [("InterfaceErrorsHigh", "5m", []),
+        ("InterfaceErrorsHigh", "20m", [({**RTR, "interface": "ether1"}, "2")])]),
     ("UplinkSaturated at 95% of capacity, not at 9.5%", [
         _series("kentongan_interface_in_octets_total",
                 {"device": "rtr-pop-glagah", "interface": "ether1", "link": "fo-core-glagah"},

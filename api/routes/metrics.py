@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -115,11 +115,21 @@ async def probe_route(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/api/v1/sd/prometheus", response_model=list[TargetGroup])
-def service_discovery(session: SessionDep) -> Response:
-    """Prometheus http_sd: one target group per device, with its inventory labels."""
-    try:
-        from inventory.export import prometheus_sd  # type: ignore[import-not-found]
-    except ImportError:
-        return JSONResponse({"detail": "inventory.export is not available"}, status_code=503)
-    groups = prometheus_sd(session)
+def service_discovery(
+    session: SessionDep,
+    district: Annotated[str | None, Query(max_length=16)] = None,
+    role: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    """Prometheus http_sd: one target group per device (target = device id, for
+    ``/probe``), with its inventory labels and ``upstream_1`` … ``upstream_N`` (the fibre
+    path from the NOC, used by Alertmanager's inhibit rules)."""
+    from inventory.export import prometheus_sd
+
+    groups = prometheus_sd(session, district=district, role=role)
+    for group in groups:
+        labels = group["labels"]
+        path = [p for p in str(labels.get("__meta_kentongan_upstream_links", "")).split(",") if p]
+        for depth, link in enumerate(reversed(path), start=1):
+            labels[f"upstream_{depth}"] = link
+        group["labels"] = {k: str(v) for k, v in labels.items() if v is not None}
     return JSONResponse(groups)
