@@ -40,6 +40,9 @@ from collectors.base import InterfaceSample, KioskSample, Observation, Target
 from kentongan.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
+# paramiko logs a traceback from its transport thread for every failed handshake; the
+# collector logs one line per failed poll instead.
+logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,7 @@ def classify(exc: BaseException) -> str:
     if any(isinstance(e, NetmikoAuthenticationException | paramiko.AuthenticationException)
            for e in chain):
         return "auth failed"
-    if "Error reading SSH protocol banner" in text:
+    if "Error reading SSH protocol banner" in text or "No existing session" in text:
         return "timeout: no SSH banner"
     if any(isinstance(e, ReadTimeout) for e in chain):
         return "timeout: command output did not finish"

@@ -1,0 +1,129 @@
+"""The scheduler with the real SSH collector against sshd and its faults, and the poller
+running inside the API's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from collectors.scheduler import Scheduler
+from collectors.ssh import SshCollector
+from collectors.store import StorePolicy, device_states
+from inventory.db import session_scope
+from inventory.models import Device, SshProfile
+from kentongan.settings import Settings
+from tests.collectors.conftest import seed_inventory
+from tests.collectors.sshd import SshLab, make_kiosk
+
+pytestmark = pytest.mark.integration
+
+
+def add_kiosks(engine: Engine, lab: SshLab) -> dict[str, str]:
+    """A healthy kiosk plus one per fault, all at the Kemiren office; returns id → fault."""
+    make_kiosk(lab.kiosk_root / "kiosk-kemiren-1", version="3.1.0", pid=os.getpid())
+    faults = {
+        "kiosk-kemiren-1": (lab.healthy[0], lab.port, "kiosk"),
+        "kiosk-badkey": (lab.healthy[1], lab.port, "stranger"),
+        "kiosk-mismatch": (lab.mismatch, lab.port, "kiosk"),
+        "kiosk-unknown": (lab.unknown, lab.port, "kiosk"),
+        "kiosk-stall": (lab.stall[0], lab.stall[1], "kiosk"),
+        "kiosk-refused": (lab.refused[0], lab.refused[1], "kiosk"),
+    }
+    with session_scope(engine) as s:
+        s.add_all([
+            SshProfile(name="kiosk", username=lab.user, key_file=str(lab.client_key),
+                       known_hosts_file=str(lab.known_hosts)),
+            SshProfile(name="stranger", username=lab.user, key_file=str(lab.stranger_key),
+                       known_hosts_file=str(lab.known_hosts)),
+        ])
+        s.flush()
+        for did, (address, port, profile) in faults.items():
+            d = s.get(Device, did) or Device(id=did, site_id="kantor-desa-kemiren",
+                                             role="kiosk")
+            d.address, d.ssh_port, d.ssh_profile = address, port, profile
+            s.add(d)
+        for d in ("olt-glagah", "rtr-kemiren"):
+            s.get(Device, d).enabled = False  # type: ignore[union-attr]
+    return {k: v[0] for k, v in faults.items()}
+
+
+async def test_faulty_kiosks_never_stop_the_healthy_one(
+    engine: Engine, ssh_lab_session: SshLab
+) -> None:
+    lab = ssh_lab_session
+    seed_inventory(engine)
+    add_kiosks(engine, lab)
+    ssh = SshCollector(workers=8, timeout=2.0, deadline=3.0,
+                       kiosk_root=str(lab.kiosk_root / "{device_id}"))
+    policy = StorePolicy(down_after_failures=2, stale_after_intervals=3,
+                         default_interval_seconds=0.5)
+    sched = Scheduler(engine, {"ssh": ssh}, policy=policy, default_interval=0.5,
+                      deadline_seconds=4.0, flush_seconds=0.2, jitter=False,
+                      max_backoff_seconds=1.0)
+    await sched.start()
+    await asyncio.sleep(4.5)
+    stats = sched.stats()
+    await sched.stop()
+    with session_scope(engine) as s:
+        views = {v.device_id: v for v in device_states(s, policy=policy)}
+    healthy = views["kiosk-kemiren-1"]
+    # polled back to back (a poll takes ~0.5 s) while the stalled server holds a worker
+    # for 2 s per attempt: the faults do not slow it down
+    assert healthy.polls_total >= 4, healthy
+    assert healthy.polls_total > views["kiosk-stall"].polls_total
+    assert healthy.status == "up" and healthy.kiosk_app_version == "3.1.0"
+    expected = {
+        "kiosk-badkey": "auth failed",
+        "kiosk-mismatch": "host key mismatch",
+        "kiosk-unknown": "unknown host key",
+        "kiosk-refused": "connection refused",
+        "kiosk-stall": "timeout: no SSH banner",
+    }
+    for did, reason in expected.items():
+        view = views[did]
+        assert view.status == "down", (did, view)
+        assert (view.reason or "").startswith(reason), (did, view.reason)
+    assert stats.polls_total >= 15 and stats.timeouts_total >= 1
+
+
+def test_serve_runs_the_poller_in_the_lifespan(
+    engine: Engine, sqlite_url: str, ssh_lab_session: SshLab
+) -> None:
+    lab = ssh_lab_session
+    seed_inventory(engine)
+    add_kiosks(engine, lab)
+    with session_scope(engine) as s:
+        for d in s.query(Device).filter(Device.id != "kiosk-kemiren-1"):
+            d.enabled = False
+    settings = Settings(database_url=sqlite_url, run_poller=True, poll_interval_seconds=0.3,
+                        kiosk_root=str(lab.kiosk_root / "{device_id}"),
+                        poll_reload_seconds=60)
+    app = create_app(settings)
+    with TestClient(app):
+        sched = app.state.poller
+        assert isinstance(sched, Scheduler) and sched.stats().running
+        deadline = 10.0
+        while deadline > 0:
+            with session_scope(engine) as s:
+                views = device_states(s, ["kiosk-kemiren-1"])
+            if views and views[0].status == "up":
+                break
+            import time
+
+            time.sleep(0.1)
+            deadline -= 0.1
+        assert views and views[0].status == "up" and views[0].kiosk_app_version == "3.1.0"
+        assert sched.stats().polls_total >= 1
+    assert app.state.poller is None
+    assert not sched.stats().running
+
+
+def test_poller_off_when_settings_say_so(sqlite_url: str, engine: Engine) -> None:
+    app = create_app(Settings(database_url=sqlite_url, run_poller=False))
+    with TestClient(app):
+        assert app.state.poller is None
