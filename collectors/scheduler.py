@@ -46,9 +46,15 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[Observation], None]
 
 
-@dataclass(slots=True)
+@dataclass
 class SchedulerStats:
-    """The scheduler's own health (exported on ``/metrics`` by the alerts package)."""
+    """The scheduler's own health (exported on ``/metrics`` by the alerts package).
+
+    ``cycle_duration_seconds`` is how long the last full pass over every target took
+    (about one interval when the poller keeps up); ``last_cycle_timestamp_seconds`` is the
+    Unix time observations were last written; ``lag_seconds`` how late the most recent poll
+    started against its schedule.
+    """
 
     targets: int = 0
     in_flight: int = 0
@@ -62,9 +68,18 @@ class SchedulerStats:
     last_flush_observations: int = 0
     flushes_total: int = 0
     flush_errors_total: int = 0
-    cycle_seconds: float = 0.0  # time between the last two flushes
+    cycle_duration_seconds: float | None = None
+    last_cycle_timestamp_seconds: float | None = None
     last_reload_at: datetime | None = None
     running: bool = False
+
+    def as_dict(self) -> dict[str, float]:
+        """The numeric fields (for a metrics exporter)."""
+        return {
+            k: float(v)
+            for k, v in dataclasses.asdict(self).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
 
 
 @dataclass(slots=True)
@@ -164,7 +179,8 @@ class Scheduler:
         self._main: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._stats = SchedulerStats()
-        self._last_flush_at: float | None = None
+        self._cycle_seen: set[str] = set()
+        self._cycle_start: float | None = None
         self._wake: asyncio.Event | None = None
 
     @classmethod
@@ -291,6 +307,16 @@ class Scheduler:
     def _account(self, slot: _Slot, obs: Observation) -> None:
         slot.polls += 1
         self._stats.polls_total += 1
+        now = self._clock()
+        if self._cycle_start is None:
+            self._cycle_start = now
+        self._cycle_seen.add(obs.device_id)
+        if len(self._cycle_seen) >= len(self._slots) and self._cycle_seen.issuperset(
+            self._slots
+        ):
+            self._stats.cycle_duration_seconds = now - self._cycle_start
+            self._cycle_seen = set()
+            self._cycle_start = now
         if obs.ok:
             slot.failures = 0
             return
@@ -343,13 +369,11 @@ class Scheduler:
             pending.intervals.update(self._pending.intervals)
             self._pending = pending
             return 0
-        now = self._clock()
         self._stats.last_flush_seconds = time.perf_counter() - t0
         self._stats.last_flush_observations = len(pending.observations)
         self._stats.flushes_total += 1
-        if self._last_flush_at is not None:
-            self._stats.cycle_seconds = now - self._last_flush_at
-        self._last_flush_at = now
+        if pending.observations:
+            self._stats.last_cycle_timestamp_seconds = self._now().timestamp()
         self._stats.max_lag_seconds = 0.0
         return len(pending.observations)
 

@@ -2,7 +2,8 @@
 
 ``api/app.py`` calls :func:`install` with every app; when ``settings.run_poller`` is true
 the poller starts in the app's lifespan and stops with it. The running scheduler is
-``app.state.poller`` (None when not running): ``app.state.poller.stats()`` is its health.
+``app.state.poller`` (also ``app.state.scheduler``, which ``/metrics`` reads; None when not
+running): ``app.state.poller.stats()`` is its health.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ async def start_poller(app: Any, *, scheduler: Scheduler | None = None) -> Sched
     The demo may pass its own ``scheduler`` (e.g. with simulated-fleet collectors).
     """
     sched = scheduler or Scheduler.from_settings(app.state.engine, app.state.settings)
-    app.state.poller = sched
+    app.state.poller = app.state.scheduler = sched
     await sched.start()
     return sched
 
@@ -34,12 +35,12 @@ async def stop_poller(app: Any) -> None:
     try:
         await sched.stop()
     finally:
-        app.state.poller = None
+        app.state.poller = app.state.scheduler = None
 
 
 def install(app: Any) -> None:
     """Register the poller's lifespan hooks when ``app.state.settings.run_poller``."""
-    app.state.poller = None
+    app.state.poller = app.state.scheduler = None
     if not app.state.settings.run_poller:
         return
     app.state.startup_hooks.append(start_poller)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,8 +105,9 @@ def test_serve_runs_the_poller_in_the_lifespan(
                         kiosk_root=str(lab.kiosk_root / "{device_id}"),
                         poll_reload_seconds=60)
     app = create_app(settings)
-    with TestClient(app):
+    with TestClient(app) as client:
         sched = app.state.poller
+        assert app.state.scheduler is sched  # what /metrics reads
         assert isinstance(sched, Scheduler) and sched.stats().running
         deadline = 10.0
         while deadline > 0:
@@ -113,12 +115,18 @@ def test_serve_runs_the_poller_in_the_lifespan(
                 views = device_states(s, ["kiosk-kemiren-1"])
             if views and views[0].status == "up":
                 break
-            import time
-
             time.sleep(0.1)
             deadline -= 0.1
         assert views and views[0].status == "up" and views[0].kiosk_app_version == "3.1.0"
         assert sched.stats().polls_total >= 1
+        time.sleep(0.5)  # one cycle over the single kiosk
+        stats = sched.stats()
+        assert stats.cycle_duration_seconds is not None
+        assert stats.last_cycle_timestamp_seconds is not None
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200
+        assert "kentongan_poller_last_cycle_timestamp_seconds " in metrics.text
+        assert "kentongan_poller_cycle_duration_seconds " in metrics.text
     assert app.state.poller is None
     assert not sched.stats().running
 

@@ -91,8 +91,14 @@ async def test_slow_device_is_never_polled_twice_at_once(fleet: Engine) -> None:
     sched = make(fleet, fake, deadline_seconds=1.0)
     await sched.start()
     await asyncio.sleep(1.0)
+    stats = sched.stats()
     await sched.stop()
     assert fake.max_active["rtr-kemiren"] == 1
+    # a full pass over the fleet waits for the slow router (0.25 s a poll)
+    assert stats.cycle_duration_seconds is not None
+    assert 0.2 <= stats.cycle_duration_seconds < 0.6
+    assert stats.last_cycle_timestamp_seconds is not None
+    assert stats.as_dict()["polls_total"] == stats.polls_total
     calls = sorted(fake.calls["rtr-kemiren"])
     assert len(calls) >= 3
     assert all(nxt[0] >= prev[1] for prev, nxt in itertools.pairwise(calls))
