@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, status
@@ -21,6 +20,7 @@ from api.auth import (
 )
 from api.deps import SessionDep
 from api.models import ApiToken, AuditEntry
+from api.readiness.fields import UtcDateTime
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -41,10 +41,10 @@ class TokenPublic(BaseModel):
     id: int
     name: str
     role: Role
-    created_at: datetime
+    created_at: UtcDateTime
     created_by: str | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    last_used_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
 
 
 class TokenCreate(BaseModel):
@@ -68,7 +68,7 @@ class AuditPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     role: str
     token_id: int | None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Response
@@ -22,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import EngineerDep, TechnicianDep, audit
 from api.deps import SessionDep
 from api.readiness.board import invalidate_all
+from api.readiness.fields import UtcDateTime
 from inventory.choices import (
     BOOLEAN_FACILITIES,
     VILLAGE_LEVELS,
@@ -55,8 +55,8 @@ class FacilityIn(BaseModel):
     value: int = Field(ge=0, le=1000)
     evidence: str | None = Field(None, max_length=512,
                                  description="Document or photo reference")
-    attested_at: datetime | None = Field(None, description="Default: now")
-    expires_at: datetime | None = None
+    attested_at: UtcDateTime | None = Field(None, description="Default: now")
+    expires_at: UtcDateTime | None = None
 
 
 class FacilityOut(BaseModel):
@@ -68,9 +68,9 @@ class FacilityOut(BaseModel):
     facility: str
     value: int
     attested_by: str | None
-    attested_at: datetime | None
+    attested_at: UtcDateTime | None
     evidence: str | None
-    expires_at: datetime | None
+    expires_at: UtcDateTime | None
 
 
 class SiteBase(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from api.auth import ReaderDep
 from api.deps import SessionDep
 from api.readiness.board import Board, CheckTally, Counts, VillageRow
 from api.readiness.engine import CheckResult, Reason, Status, VerdictStatus
+from api.readiness.fields import UtcDateTime
 from api.readiness.policy import CHECK_IDS, GROUPS
 from api.readiness.service import (
     end_of_day_wib,
@@ -67,7 +68,7 @@ class VillageOut(BaseModel):
     site_kind: str | None
     uplink_medium: str | None
     verdict: VerdictStatus
-    since: datetime | None = Field(None, description="Since when the village has this verdict")
+    since: UtcDateTime | None = Field(None, description="Since when the village has this verdict")
     failing: list[str] = Field(description="Mandatory checks that did not pass")
     blocking_reasons: list[ReasonOut]
 
@@ -75,7 +76,7 @@ class VillageOut(BaseModel):
 class VillageDetail(VillageOut):
     """A village with every check and its evidence."""
 
-    evaluated_at: datetime
+    evaluated_at: UtcDateTime
     policy_version: str
     lat: float | None
     lon: float | None
@@ -133,7 +134,7 @@ class WhatIfOut(BaseModel):
 class RegencySummary(BaseModel):
     """The whole regency (or country): counts, districts, failing checks, what-if."""
 
-    evaluated_at: datetime
+    evaluated_at: UtcDateTime
     evaluated_at_wib: str
     policy_version: str
     counts: CountsOut
@@ -159,7 +160,7 @@ class CohortOut(BaseModel):
 class HistoryOut(BaseModel):
     """A change of a village's verdict."""
 
-    at: datetime
+    at: UtcDateTime
     verdict: VerdictStatus
     previous: VerdictStatus | None
     failing: list[str]
@@ -172,7 +173,7 @@ class SnapshotRowOut(BaseModel):
     village_code: str
     district_code: str
     verdict: VerdictStatus
-    since: datetime
+    since: UtcDateTime
     failing: list[str]
     policy_version: str | None
 
@@ -180,7 +181,7 @@ class SnapshotRowOut(BaseModel):
 class SnapshotOut(BaseModel):
     """Readiness as recorded at the end of a past day (WIB)."""
 
-    at: datetime
+    at: UtcDateTime
     items: list[SnapshotRowOut]
 
 
