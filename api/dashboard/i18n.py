@@ -137,6 +137,11 @@ CHECK_NAMES: dict[str, dict[str, str]] = {
         "facilities.lactation_room": "Ruang laktasi",
         "human_resources.trained_operator": "Operator terlatih",
         "incidents.no_open_critical": "Tanpa insiden kritis",
+        "group:network": "Semua pemeriksaan jaringan",
+        "group:kiosk": "Semua pemeriksaan kios",
+        "group:facilities": "Semua fasilitas",
+        "group:human_resources": "Sumber daya manusia",
+        "group:incidents": "Semua insiden",
     },
     "en": {
         "network.uplink": "Has an uplink",
@@ -150,6 +155,11 @@ CHECK_NAMES: dict[str, dict[str, str]] = {
         "facilities.lactation_room": "Lactation room",
         "human_resources.trained_operator": "Trained operator",
         "incidents.no_open_critical": "No critical incident",
+        "group:network": "All network checks",
+        "group:kiosk": "All kiosk checks",
+        "group:facilities": "All facilities",
+        "group:human_resources": "Human resources",
+        "group:incidents": "All incidents",
     },
 }
 
@@ -163,8 +173,6 @@ def translator(lang: str) -> tuple[object, object]:
         return messages.get(key, key)
 
     def check_name(check_id: str) -> str:
-        if check_id.startswith("group:"):
-            return check_id
         return names.get(check_id, check_id)
 
     return t, check_name

@@ -9,7 +9,6 @@ and English (``?lang=id|en``, remembered in a cookie), times in WIB.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -112,14 +111,25 @@ def _render(request: Request, name: str, lang: str, query_lang: str | None,
     return response
 
 
-def _evidence_text(evidence: dict[str, Any]) -> str:
-    def short(value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 32 and value[10] == "T":
+def _evidence_value(value: Any) -> str:
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return format_wib(datetime.fromisoformat(value))
+        except ValueError:
             return value
-        return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_evidence_value(v)}" for k, v in value.items()
+                         if v not in (None, [], {}))
+    if isinstance(value, list):
+        return "; ".join(_evidence_value(v) for v in value)
+    return str(value)
 
-    slim = {k: short(v) for k, v in evidence.items() if v not in (None, [], {})}
-    return json.dumps(slim, ensure_ascii=False, indent=1, default=str)[:1500]
+
+def _evidence_text(evidence: dict[str, Any]) -> str:
+    """Evidence as short ``key: value`` lines, timestamps in WIB."""
+    lines = [f"{key}: {_evidence_value(value)}" for key, value in evidence.items()
+             if value not in (None, [], {})]
+    return "\n".join(lines)[:2000]
 
 
 def _village_map(rows: list[VillageRow], lang: str) -> SvgMap:
@@ -129,7 +139,7 @@ def _village_map(rows: list[VillageRow], lang: str) -> SvgMap:
     projected, height = project(items)  # type: ignore[arg-type]
     points = [
         MapPoint(x, y, 5, r.verdict.status.value, _FILL[r.verdict.status.value],
-                 f"/desa/{r.code}?lang={lang}", "",
+                 f"/desa/{r.code}?lang={lang}", r.inputs.village_name if len(rows) <= 60 else "",
                  f"{r.inputs.village_name}: {t(r.verdict.status.value)}")  # type: ignore[operator]
         for x, y, r in projected
     ]
@@ -157,6 +167,8 @@ def _regency_map(board: Board, lang: str) -> SvgMap:
             counts = board.district_counts[obj.code]
             share = counts.qualified / counts.total if counts.total else 0
             fill = "#1a7f37" if share >= 0.75 else "#bf8700" if share >= 0.25 else "#cf222e"
+            if counts.unknown * 2 > counts.total:
+                fill = "#8c959f"
             points.append(MapPoint(x, y, 8, "district", fill, f"/kecamatan/{obj.code}?lang={lang}",
                                    obj.name, f"{obj.name}: {counts.qualified}/{counts.total} "
                                    f"{t('qualified')}"))
