@@ -110,14 +110,14 @@ class Fleet:
         return self.index
 
     def core(
-        self, village_code: str, lat: float | None, lon: float | None
+        self, village_code: str, lat: float | None, lon: float | None, *, name: str = "banyuwangi"
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         i = self._next()
         yield (
             "sites",
             {
-                "id": "noc-banyuwangi",
-                "name": "NOC Diskominfo Banyuwangi",
+                "id": f"noc-{name}",
+                "name": f"NOC Diskominfo {name.title()}",
                 "kind": "noc",
                 "village": village_code,
                 "lat": lat,
@@ -129,7 +129,7 @@ class Fleet:
             "devices",
             {
                 "id": "core-noc",
-                "site": "noc-banyuwangi",
+                "site": f"noc-{name}",
                 "role": "router",
                 "address": address(i, 1),
                 "snmp": "village-v3",
@@ -142,7 +142,7 @@ class Fleet:
             "devices",
             {
                 "id": "ups-noc",
-                "site": "noc-banyuwangi",
+                "site": f"noc-{name}",
                 "role": "ups",
                 "address": address(i, 2),
                 "snmp": "public-v2",
@@ -341,7 +341,7 @@ class Fleet:
         yield (
             "links",
             {
-                "id": f"{'fo' if fibre else medium}-{ks}-{tag}"[:64],
+                "id": f"{'fo' if fibre else medium}-{ks}-{tag}"[:64].strip("-"),
                 "medium": medium,
                 "a": {"device": f"olt-{ks}", "interface": f"gpon0/{port}"},
                 "z": {"device": ont, "interface": "pon0"},
@@ -401,7 +401,7 @@ class Fleet:
         yield (
             "links",
             {
-                "id": f"fo-{kec_slug}-{site}"[:64],
+                "id": f"fo-{kec_slug}-{site}"[:64].strip("-"),
                 "medium": "fibre",
                 "a": {"device": f"olt-{kec_slug}", "interface": f"gpon0/{port}"},
                 "z": {"device": f"ont-{site}"[:64], "interface": "pon0"},
@@ -616,7 +616,7 @@ def synthetic(villages: int, out: Path, *, national: Path) -> dict[str, int]:
             v = RegionRow(row["code"], row["name"], row["level"], row["parent_code"], None, None)
             kec = kec_by_code[v.parent_code]
             if not core_done:
-                for kind, item in fleet.core(v.code, None, None):
+                for kind, item in fleet.core(v.code, None, None, name="nasional"):
                     emit(kind, item)
                 core_done = True
             if kec.code not in seen_kec:

@@ -8,6 +8,7 @@ not the rows, so memory stays bounded as the input grows. Every problem is colle
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import JSON, DateTime, delete, select, update
 from sqlalchemy.orm import Session
 
 from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
@@ -160,6 +161,7 @@ class Importer:
         self._device_parents: list[tuple[str, str, str, int]] = []
         self._uplinks: dict[str, tuple[str, str, int]] = {}
         self._changed: set[str] = set()
+        self._levels_loaded = False
 
     # -- problems -----------------------------------------------------------------------
     @property
@@ -198,12 +200,12 @@ class Importer:
         return cached
 
     def region_level(self, code: str) -> str | None:
-        level = self._region_levels.get(code)
-        if level is None:
-            level = self.session.scalar(select(Region.level).where(Region.code == code))
-            if level is not None:
-                self._region_levels[code] = level
-        return level
+        """The level of a region known to the database or this import."""
+        if not self._levels_loaded:
+            for c, level in self.session.execute(select(Region.code, Region.level)):
+                self._region_levels.setdefault(c, level)
+            self._levels_loaded = True
+        return self._region_levels.get(code)
 
     # -- driver ---------------------------------------------------------------------------
     def run(self, paths: list[Path]) -> ImportReport:
@@ -298,7 +300,7 @@ class Importer:
                 updates.append(row)
                 changed.add(row[key])
         if inserts:
-            self.session.execute(model.__table__.insert(), inserts)
+            self._bulk_insert(model, inserts)
             counts.created += len(inserts)
         if updates:
             self.session.execute(update(model), updates)
@@ -306,6 +308,40 @@ class Importer:
         if kind == "devices":
             self._changed |= changed
         return changed
+
+    def _bulk_insert(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Insert new rows the fast way the database offers: ``COPY`` into PostgreSQL,
+        the driver's ``executemany`` into SQLite (same transaction as the session)."""
+        table = model.__table__
+        columns = list(rows[0])
+        connection = self.session.connection()
+        dialect = connection.dialect.name
+        if dialect not in ("sqlite", "postgresql") or any(
+            isinstance(table.c[c].type, DateTime) for c in columns
+        ):
+            self.session.execute(table.insert(), rows)
+            return
+        json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        data = [
+            tuple(json.dumps(r[c]) if c in json_columns else r[c] for c in columns) for r in rows
+        ]
+        quote = connection.dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in columns)
+        driver = connection.connection.driver_connection
+        if dialect == "postgresql":
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {quote(table.name)} ({names}) FROM STDIN"
+                ) as copy,
+            ):
+                for row in data:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cursor = driver.cursor()  # type: ignore[union-attr]
+            cursor.executemany(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", data)
+            cursor.close()
 
     def _generic(
         self,
@@ -498,8 +534,12 @@ class Importer:
                 ok = False
             if not ok:
                 return None
+            parent = None
             if item.parent:
-                self._device_parents.append((item.id, item.parent, record.file, record.line))
+                if item.parent in self.seen["devices"] or item.parent in self.known("devices"):
+                    parent = item.parent
+                else:  # a forward reference: set once every device is in
+                    self._device_parents.append((item.id, item.parent, record.file, record.line))
             return {
                 "id": item.id,
                 "site_id": item.site,
@@ -515,49 +555,45 @@ class Importer:
                 "poll_interval": item.poll_interval,
                 "enabled": item.enabled,
                 "tags": list(item.tags),
+                "parent_device_id": parent,
             }
 
         self._generic("devices", sources, check)
         self._resolve_parents()
 
     def _resolve_parents(self) -> None:
+        """Set forward-referenced parents, then refuse parent chains that loop."""
         devices = self.known("devices")
-        wanted: dict[str, str | None] = {d: None for d in self.seen["devices"]}
+        updates = []
         for device, parent, file, line in self._device_parents:
             if parent not in devices:
                 self.problems.append(Problem(file, line, "parent", f"unknown device {parent!r}"))
                 continue
-            wanted[device] = parent
+            updates.append({"id": device, "parent_device_id": parent})
         if not self.writing:
             return
-        for chunk in _chunks(list(wanted.items()), CHUNK):
-            ids = [d for d, _ in chunk]
-            current = dict(
-                self.session.execute(
-                    select(Device.id, Device.parent_device_id).where(Device.id.in_(ids))
-                ).all()
-            )
-            updates = [{"id": d, "parent_device_id": p} for d, p in chunk if current.get(d) != p]
-            if updates:
-                self.session.execute(update(Device), updates)
-                counts = self.report.counts["devices"]
-                moved = [u["id"] for u in updates if u["id"] not in self._changed]
-                counts.updated += len(moved)
-                counts.unchanged -= len(moved)
-        self._check_parent_cycles(wanted)
-
-    def _check_parent_cycles(self, parents: dict[str, str | None]) -> None:
+        for chunk in _chunks(updates, CHUNK):
+            self.session.execute(update(Device), chunk)
+        parents = dict(
+            self.session.execute(
+                select(Device.id, Device.parent_device_id).where(
+                    Device.parent_device_id.isnot(None)
+                )
+            ).all()
+        )
         for start in parents:
-            seen = {start}
+            if start not in self.seen["devices"]:
+                continue
+            visited = {start}
             current = parents.get(start)
             while current is not None:
-                if current in seen:
+                if current in visited:
                     file, line = self.seen["devices"][start]
                     self.problems.append(
                         Problem(file, line, "parent", f"parent chain of {start!r} loops")
                     )
                     break
-                seen.add(current)
+                visited.add(current)
                 current = parents.get(current)
 
     def _import_links(self, sources: list[Source]) -> None:

@@ -240,7 +240,13 @@ class SiteIn(Strict):
         return rows
 
 
+_IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+
+
 def _check_address(value: str) -> str:
+    value = value.strip()
+    if _IPV4.fullmatch(value):
+        return value
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
