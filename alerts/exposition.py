@@ -34,6 +34,12 @@ def escape_label_value(value: str) -> str:
     return value.translate(_ESCAPES)
 
 
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
 def format_value(value: float | int | bool) -> str:
     """A sample value as Prometheus writes it (``+Inf``, ``-Inf``, ``NaN``, ints exact)."""
     if type(value) is int:
@@ -60,19 +66,27 @@ class LabelSet:
         self.names: tuple[str, ...] = tuple(names)
         self.values: tuple[str, ...] = tuple(values)
         self.text = ",".join(
-            f'{n}="{escape_label_value(v)}"' for n, v in zip(names, self.values, strict=True)
+            f'{n}="{_escape(v)}"' for n, v in zip(names, self.values, strict=True)
         )
+
+    def child(self, name: str, value: str) -> LabelSet:
+        """A new label set with one more label (the hot path: one per interface)."""
+        combined = LabelSet.__new__(LabelSet)
+        combined.names = (*self.names, name)
+        combined.values = (*self.values, value)
+        pair = f'{name}="{_escape(value)}"'
+        combined.text = f"{self.text},{pair}" if self.text else pair
+        return combined
 
     def extend(self, names: Sequence[str], values: Sequence[str]) -> LabelSet:
         """A new label set with more labels appended (names must follow the family's order)."""
-        extra = LabelSet(names, values)
         combined = LabelSet.__new__(LabelSet)
-        combined.names = self.names + extra.names
-        combined.values = self.values + extra.values
-        if self.text and extra.text:
-            combined.text = f"{self.text},{extra.text}"
-        else:
-            combined.text = self.text or extra.text
+        combined.names = self.names + tuple(names)
+        combined.values = self.values + tuple(values)
+        extra = ",".join(
+            f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)
+        )
+        combined.text = f"{self.text},{extra}" if self.text and extra else self.text or extra
         return combined
 
 

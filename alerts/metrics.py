@@ -14,6 +14,7 @@ go on ``kentongan_device_info`` and ``kentongan_site_info`` only.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -120,8 +121,19 @@ class StoreCollector:
             yield to_metric(fam)
 
     def render(self) -> bytes:
-        """The families of one scrape in text format 0.0.4 (the fast path of ``/metrics``)."""
-        return render_text(self.families())
+        """The families of one scrape in text format 0.0.4 (the fast path of ``/metrics``).
+
+        The cyclic garbage collector is paused meanwhile: a scrape allocates ~10 tuples per
+        series and creates no cycles, and at 100k series the collector's passes over the
+        growing heap cost a third of the scrape.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return render_text(self.families())
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def families(self) -> list[Family]:
         """Read the store once and build every family."""
@@ -146,26 +158,25 @@ class StoreCollector:
                 .order_by(Device.id)
             ).all()
             windows = list(session.scalars(select(MaintenanceWindow)))
-            states = {
-                row[0]: row
-                for row in conn.execute(
-                    text(
-                        "SELECT device_id, status, last_poll_at, poll_duration_seconds,"
-                        " polls_total, errors_total, timeouts_total, ups_on_battery,"
-                        " ups_charge_percent, ups_minutes_remaining, kiosk_app_version,"
-                        " kiosk_app_active, kiosk_disk_free_bytes, kiosk_disk_total_bytes,"
-                        " poll_interval_seconds, sys_name FROM device_states"
-                    )
+            cursor = conn.connection.cursor()  # plain DBAPI tuples: no Row objects per row
+            try:
+                cursor.execute(
+                    "SELECT device_id, status, last_poll_at, poll_duration_seconds,"
+                    " polls_total, errors_total, timeouts_total, ups_on_battery,"
+                    " ups_charge_percent, ups_minutes_remaining, kiosk_app_version,"
+                    " kiosk_app_active, kiosk_disk_free_bytes, kiosk_disk_total_bytes,"
+                    " poll_interval_seconds, sys_name FROM device_states"
                 )
-            }
-            interfaces = conn.execute(
-                text(
+                states = {row[0]: row for row in cursor.fetchall()}
+                cursor.execute(
                     "SELECT device_id, if_index, name, admin_up, oper_up, speed_mbps,"
                     " in_octets_total, out_octets_total, in_errors_total, out_errors_total,"
                     " in_discards_total, out_discards_total FROM interface_states"
                     " ORDER BY device_id, if_index"
                 )
-            ).all()
+                interfaces = cursor.fetchall()
+            finally:
+                cursor.close()
             link_rows = conn.execute(
                 text(
                     "SELECT l.id, l.medium, l.capacity_bps, l.uplink_of, s.status,"
@@ -343,24 +354,36 @@ class StoreCollector:
             link_of[(lrow[5], lrow[6])] = lrow[0]
             link_of[(lrow[7], lrow[8])] = lrow[0]
         seen: set[tuple[str, str]] = set()
-        for row in interfaces:
-            base = base_of.get(row[0])
+        admin_add, oper_add, speed_add = (
+            if_admin.samples.append, if_oper.samples.append, if_speed.samples.append
+        )
+        c_in, c_out, e_in, e_out, d_in, d_out = (f.samples.append for f in counters)
+        for did, if_index, if_name, admin, oper, speed, *values in interfaces:
+            base = base_of.get(did)
             if base is None:
                 continue
-            name = row[2] or f"if{row[1]}"
-            if (row[0], name) in seen:
-                name = f"{name}#{row[1]}"
-            seen.add((row[0], name))
-            link = link_of.get((row[0], name))
-            if link is None:
-                labels = base.extend(("interface",), (name,))
-            else:
-                labels = base.extend(("interface", "link"), (name, link))
-            if_admin.add(labels, _flag(row[3]))
-            if_oper.add(labels, _flag(row[4]))
-            if_speed.add(labels, None if row[5] is None else row[5] * 1_000_000)
-            for fam, value in zip(counters, row[6:12], strict=True):
-                fam.samples.append((labels, value or 0))
+            name = if_name or f"if{if_index}"
+            key = (did, name)
+            if key in seen:
+                name = f"{name}#{if_index}"
+                key = (did, name)
+            seen.add(key)
+            labels = base.child("interface", name)
+            link = link_of.get(key)
+            if link is not None:
+                labels = labels.child("link", link)
+            if admin is not None:
+                admin_add((labels, 1 if admin else 0))
+            if oper is not None:
+                oper_add((labels, 1 if oper else 0))
+            if speed is not None:
+                speed_add((labels, speed * 1_000_000))
+            c_in((labels, values[0] or 0))
+            c_out((labels, values[1] or 0))
+            e_in((labels, values[2] or 0))
+            e_out((labels, values[3] or 0))
+            d_in((labels, values[4] or 0))
+            d_out((labels, values[5] or 0))
 
         for lid, medium, capacity, uplink_of, status, *_ends in link_rows:
             path = paths.link.get(lid, (lid,))
