@@ -122,7 +122,7 @@ def raw_postgres(fleet: Path, national: Path) -> float:
     """The peer: COPY the same CSVs into bare text tables."""
     import psycopg
 
-    url, schema = pg_schema_url()
+    _url, schema = pg_schema_url()
     dsn = PG.replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn:
