@@ -18,7 +18,12 @@ Rules:
 * A device is ``down`` only after ``down_after_failures`` consecutive failed polls; until
   then it keeps its previous state (one lost UDP reply never pages anyone).
 * A device whose parent device, or whose site's uplink (its A-end device, or its A-end
-  interface), is down is ``unreachable``: a state of its own, not its own downtime.
+  interface), is down is ``unreachable``: a state of its own, not its own downtime. While
+  the device in front of a failing device is itself failing (but not yet down), the failing
+  device keeps its previous state: devices behind a cut reach N failures at different
+  moments, and the one behind must not be called ``down`` first. Failures seen while
+  ``unreachable`` do not count: once the fault in front is repaired, a device needs
+  ``down_after_failures`` failed polls of its own before it is ``down``.
 * A link is ``down`` when its A or Z interface reports oper down, or its far end (Z) is
   down; ``unreachable`` when its A end is down or unreachable; ``up`` when an end
   interface reports up or the far end answers; otherwise ``unknown``.
@@ -478,6 +483,7 @@ def recompute_states(
 
     effective: dict[str, tuple[str, str | None]] = {}
     visiting: set[str] = set()
+    blocked: set[str] = set()
 
     def blocked_by(device_id: str) -> str | None:
         parent = topo.parent(Node("device", device_id))
@@ -498,6 +504,22 @@ def recompute_states(
             return f"uplink {link.id} down ({link.a_device} {link.a_interface} oper down)"
         return None
 
+    def suspect_upstream(device_id: str) -> str | None:
+        """The nearest upstream device when its own last polls failed (verdict pending)."""
+        parent = topo.parent(Node("device", device_id))
+        if parent is None:
+            return None
+        upstream = parent.id
+        if parent.kind == "link":
+            link = link_by_id.get(parent.id)
+            if link is None or link.a_device == device_id:
+                return None
+            upstream = link.a_device
+        row = rows.get(upstream)
+        if row is None or own.get(upstream, (UNKNOWN, None))[0] == UNKNOWN:
+            return None
+        return upstream if (row.consecutive_failures or 0) > 0 else None
+
     def eff(device_id: str) -> tuple[str, str | None]:
         if device_id in effective:
             return effective[device_id]
@@ -508,8 +530,26 @@ def recompute_states(
         try:
             if status == DOWN:
                 cause = blocked_by(device_id)
+                row = rows.get(device_id)
+                previous = row.status if row is not None else UNKNOWN
                 if cause is not None:
                     status, reason = UNREACHABLE, f"behind a fault: {cause}"
+                    blocked.add(device_id)
+                elif (suspect := suspect_upstream(device_id)) is not None and previous != DOWN:
+                    # Devices behind a cut reach N failures at different moments: while the
+                    # device in front of this one is failing too, keep the previous state
+                    # until its verdict rather than call the one behind it down first.
+                    status = previous
+                    reason = f"{reason}; waiting for the verdict on upstream {suspect}"
+                elif (
+                    previous == UNREACHABLE
+                    and row is not None
+                    and (row.consecutive_failures or 0) < policy.down_after_failures
+                ):
+                    # The fault in front was repaired: failures seen behind it do not count;
+                    # the device needs N failed polls of its own to be down.
+                    reason = "upstream recovered; waiting for this device's own polls"
+                    status = UNREACHABLE
         finally:
             visiting.discard(device_id)
         effective[device_id] = (status, reason)
@@ -525,6 +565,9 @@ def recompute_states(
             row.updated_at = now
         if status != UP and row.reason != reason:
             row.reason = reason
+        if device_id in blocked and row.consecutive_failures:
+            # Failures behind a fault are not this device's own evidence (see above).
+            row.consecutive_failures = 0
 
     link_rows = {r.link_id: r for r in session.scalars(select(LinkState))}
     for link in links:

@@ -30,6 +30,7 @@ from tests.collectors.conftest import T0, fail, iface, kiosk_obs, ok, seed_inven
 POLICY = StorePolicy(down_after_failures=3, stale_after_intervals=3.0,
                      default_interval_seconds=60.0)
 MIN = timedelta(minutes=1)
+SEC = timedelta(seconds=1)
 
 
 @pytest.fixture
@@ -253,3 +254,54 @@ def test_large_raw_counters_round_trip(db: Engine) -> None:
     with session_scope(db) as s:
         (row,) = interface_states(s, ["olt-glagah"])
     assert row.in_octets_total == 0
+
+
+def test_device_behind_a_failing_gateway_is_never_called_down_first(db: Engine) -> None:
+    all_ok(db, T0)
+    # the kiosk happens to be polled more often and reaches 3 failures before its router
+    poll(db, [fail("kiosk-kemiren-1"), fail("rtr-kemiren")], T0 + MIN)
+    poll(db, [fail("kiosk-kemiren-1")], T0 + MIN + 10 * SEC)
+    poll(db, [fail("kiosk-kemiren-1")], T0 + MIN + 20 * SEC)
+    assert state(db, "kiosk-kemiren-1", T0 + MIN + 20 * SEC) == "up"  # held: verdict pending
+    poll(db, [fail("rtr-kemiren")], T0 + 2 * MIN)
+    poll(db, [fail("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + 3 * MIN)
+    assert state(db, "rtr-kemiren", T0 + 3 * MIN) == "down"
+    assert state(db, "kiosk-kemiren-1", T0 + 3 * MIN) == "unreachable"
+    with session_scope(db) as s:
+        kiosk = [t.to_status for t in transitions(s, kind="device", subject="kiosk-kemiren-1")]
+    assert "down" not in kiosk
+
+
+def test_failing_device_behind_a_healthy_gateway_goes_down(db: Engine) -> None:
+    all_ok(db, T0)
+    for k in range(1, 4):
+        poll(db, [ok("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + k * MIN)
+    assert state(db, "kiosk-kemiren-1", T0 + 3 * MIN) == "down"
+
+
+def test_recovery_of_the_gateway_does_not_call_the_device_behind_down(db: Engine) -> None:
+    all_ok(db, T0)
+    for k in range(1, 4):
+        poll(db, [fail("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + k * MIN)
+    assert state(db, "kiosk-kemiren-1", T0 + 3 * MIN) == "unreachable"
+    # the router answers again before the kiosk's next poll
+    poll(db, [ok("rtr-kemiren")], T0 + 4 * MIN)
+    assert state(db, "kiosk-kemiren-1", T0 + 4 * MIN) == "unreachable"
+    poll(db, [ok("kiosk-kemiren-1")], T0 + 4 * MIN + 5 * SEC)
+    assert state(db, "kiosk-kemiren-1", T0 + 4 * MIN + 5 * SEC) == "up"
+    with session_scope(db) as s:
+        kiosk = [t.to_status for t in transitions(s, kind="device", subject="kiosk-kemiren-1")]
+    assert kiosk == ["up", "unreachable", "up"]
+
+
+def test_device_still_dead_after_gateway_recovery_goes_down_on_its_own_evidence(
+    db: Engine,
+) -> None:
+    all_ok(db, T0)
+    for k in range(1, 4):
+        poll(db, [fail("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + k * MIN)
+    poll(db, [ok("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + 4 * MIN)
+    poll(db, [ok("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + 5 * MIN)
+    assert state(db, "kiosk-kemiren-1", T0 + 5 * MIN) == "unreachable"
+    poll(db, [ok("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + 6 * MIN)
+    assert state(db, "kiosk-kemiren-1", T0 + 6 * MIN) == "down"
