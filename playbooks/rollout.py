@@ -340,8 +340,8 @@ class _Recorder:
         res: Mapping[str, Any] = data.get("res") or {}
         if kind == "runner_on_ok":
             facts = res.get("ansible_facts") or {}
-            if "kiosk_previous_release" in facts:
-                self.previous[host] = str(facts["kiosk_previous_release"] or "")
+            if "kiosk_release_previous" in facts:
+                self.previous[host] = str(facts["kiosk_release_previous"] or "")
                 self._write(host, {"last_task": task, "previous_version": self.previous[host]
                                    or None}, None)
             elif res.get("changed"):
