@@ -225,6 +225,11 @@ class StoreCollector:
             "gauge",
             "1 when the device answers its polls, 0 when down or unreachable behind a fault.",
         )
+        unreachable = Family(
+            "kentongan_device_unreachable",
+            "gauge",
+            "1 when the device is unreachable behind a fault upstream (not its own downtime).",
+        )
         last_poll = Family(
             "kentongan_device_last_poll_timestamp_seconds",
             "gauge",
@@ -340,6 +345,7 @@ class StoreCollector:
             fresh = last is not None and now.timestamp() - last <= self._stale_after
             if fresh and status in ("up", "down", "unreachable"):
                 up.add(base, 1 if status == "up" else 0)
+                unreachable.add(base, 1 if status == "unreachable" else 0)
             on_battery.add(base, _flag(ups_batt))
             charge.add(base, None if ups_charge is None else ups_charge / 100.0)
             runtime.add(base, None if ups_minutes is None else ups_minutes * 60.0)
@@ -401,7 +407,7 @@ class StoreCollector:
 
         health = self._health(states, now)
         return [
-            site_info, device_info, up, last_poll, duration, polls, errors, maint,
+            site_info, device_info, up, unreachable, last_poll, duration, polls, errors, maint,
             if_oper, if_admin, if_speed, *counters, link_up, link_capacity,
             on_battery, charge, runtime, app_info, app_up, disk_free, disk_size, *health,
         ]

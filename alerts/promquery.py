@@ -1,0 +1,184 @@
+"""Availability read from Prometheus's query API (``KENTONGAN_PROMETHEUS_URL``) instead of
+the embedded observation store, with the store's result shape.
+
+Past one machine, Prometheus holds the history (``/probe`` replicas or federated shards);
+readiness and the SLA report then call :func:`availability_source` and get a callable with
+the signature of :func:`collectors.store.availability`.
+
+Per subject, over ``[start, end)`` at a resolution ``step``: ``kentongan_device_up`` samples
+are counted as up or down, leaving out samples while the device is in maintenance
+(``kentongan_maintenance == 1``) or unreachable behind a fault
+(``kentongan_device_unreachable == 1``); flaps are ``resets()`` of the 0/1 series (up→down).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any, Protocol
+
+import httpx
+
+from collectors.store import AvailabilityResult
+from kentongan.errors import KentonganError
+from kentongan.timeutil import as_utc, utcnow
+
+logger = logging.getLogger(__name__)
+
+SELECTOR_LABEL = {
+    "device": "device",
+    "site": "site",
+    "village": "village_code",
+    "district": "district_code",
+    "link": "link",
+}
+MAX_POINTS = 11_000
+
+
+class PrometheusQueryError(KentonganError):
+    """Prometheus could not answer a query (unreachable, bad query, error status)."""
+
+    def __init__(self, message: str, *, url: str, query: str | None = None) -> None:
+        super().__init__(f"{url}: {message}" + (f" (query: {query})" if query else ""))
+        self.url = url
+        self.query = query
+
+
+class AvailabilityFn(Protocol):
+    """The signature shared by the store's and Prometheus's availability."""
+
+    def __call__(
+        self, session: Any, *, kind: str, subject: str, start: datetime, end: datetime
+    ) -> AvailabilityResult:
+        """Availability of one subject over ``[start, end)``."""
+        ...
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _scalar(client: httpx.Client, url: str, query: str, at: datetime) -> float:
+    try:
+        response = client.get(
+            f"{url.rstrip('/')}/api/v1/query",
+            params={"query": query, "time": f"{at.timestamp():.3f}"},
+        )
+    except httpx.HTTPError as exc:
+        raise PrometheusQueryError(f"unreachable: {exc}", url=url, query=query) from exc
+    if response.status_code != 200:
+        raise PrometheusQueryError(
+            f"HTTP {response.status_code}: {response.text[:200]}", url=url, query=query
+        )
+    body = response.json()
+    if body.get("status") != "success":
+        raise PrometheusQueryError(str(body.get("error")), url=url, query=query)
+    result = body["data"]["result"]
+    if body["data"]["resultType"] == "scalar":
+        return float(result[1])
+    return sum(float(r["value"][1]) for r in result)
+
+
+def availability_from_prometheus(
+    url: str,
+    *,
+    kind: str,
+    subject: str,
+    start: datetime,
+    end: datetime,
+    step_seconds: float | None = None,
+    now: datetime | None = None,
+    timeout: float = 30.0,
+) -> AvailabilityResult:
+    """Availability of a device, link, site, village or district from Prometheus.
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+        PrometheusQueryError: when Prometheus cannot answer.
+    """
+    if kind not in SELECTOR_LABEL:
+        raise ValueError(f"unknown kind {kind!r}: use {', '.join(SELECTOR_LABEL)}")
+    now = as_utc(now or utcnow())
+    start, end = as_utc(start), min(as_utc(end), now)
+    if end <= start:
+        return AvailabilityResult(percent=None)
+    span = (end - start).total_seconds()
+    step = step_seconds or max(60.0, math.ceil(span / MAX_POINTS))
+    rng = f"{int(span)}s"
+    res = f"{int(step)}s"
+    sel = f'{SELECTOR_LABEL[kind]}="{_label_value(subject)}"'
+    if kind == "link":
+        series = f"kentongan_link_up{{{sel}}}"
+        excluded = "(max by (site) (kentongan_maintenance) == 1)"
+        counted = f"({series} unless on(site) {excluded})"
+        key = "link"
+    else:
+        series = f"kentongan_device_up{{{sel}}}"
+        excluded = "(kentongan_maintenance == 1 or kentongan_device_unreachable == 1)"
+        counted = f"({series} unless on(device) {excluded})"
+        key = "device"
+    queries = {
+        "up": f"sum(count_over_time(({counted} == 1)[{rng}:{res}]))",
+        "down": f"sum(count_over_time(({counted} == 0)[{rng}:{res}]))",
+        "all": f"sum(count_over_time(({series})[{rng}:{res}]))",
+        "flaps": f"sum(resets(({counted})[{rng}:{res}]))",
+        "subjects": f"count(count by ({key}) (count_over_time({series}[{rng}])))",
+    }
+    if kind != "link":
+        queries["maintenance"] = (
+            f"sum(count_over_time(({series} and on(device) kentongan_maintenance == 1)"
+            f"[{rng}:{res}]))"
+        )
+        queries["unreachable"] = (
+            f"sum(count_over_time(({series} and on(device) "
+            f"(kentongan_device_unreachable == 1 unless on(device) kentongan_maintenance == 1))"
+            f"[{rng}:{res}]))"
+        )
+    values: dict[str, float] = {}
+    with httpx.Client(timeout=timeout) as client:
+        for name, query in queries.items():
+            values[name] = _scalar(client, url, query, end)
+    subjects = int(values["subjects"])
+    up_s, down_s = values["up"] * step, values["down"] * step
+    maintenance_s = values.get("maintenance", 0.0) * step
+    unreachable_s = values.get("unreachable", 0.0) * step
+    expected = subjects * span
+    unknown_s = max(0.0, expected - up_s - down_s - maintenance_s - unreachable_s)
+    total = up_s + down_s
+    return AvailabilityResult(
+        percent=None if total == 0 else 100.0 * up_s / total,
+        up_s=up_s,
+        down_s=down_s,
+        unreachable_s=unreachable_s,
+        unknown_s=unknown_s,
+        maintenance_s=maintenance_s,
+        flaps=int(values["flaps"]),
+        subjects=subjects,
+    )
+
+
+def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:
+    """The availability function readiness and reports should call:
+    ``fn(session, *, kind, subject, start, end) -> AvailabilityResult``.
+
+    With ``settings.prometheus_url`` set, Prometheus's query API (the session is unused);
+    otherwise the embedded store (:func:`collectors.store.availability`).
+    """
+    url = getattr(settings, "prometheus_url", None)
+    if url:
+
+        def from_prometheus(
+            session: Any, *, kind: str, subject: str, start: datetime, end: datetime,
+            **_: Any,
+        ) -> AvailabilityResult:
+            return availability_from_prometheus(
+                url, kind=kind, subject=subject, start=start, end=end
+            )
+
+        return from_prometheus
+    from collectors.store import StorePolicy, availability
+
+    return partial(availability, policy=StorePolicy.from_settings(settings))
