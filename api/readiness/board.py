@@ -113,6 +113,7 @@ class Board:
     district_tallies: dict[str, dict[str, CheckTally]] = field(default_factory=dict)
     what_if: dict[str, int] = field(default_factory=dict)
     compute_seconds: float = 0.0
+    memo: dict[str, object] = field(default_factory=dict)
 
     def index(self) -> None:
         """Build the lookups and aggregates (called once after construction)."""
@@ -259,12 +260,14 @@ class BoardCache:
 
     def get(self) -> Board:
         """The current board (possibly up to ``ttl`` seconds old, or older while a
-        background refresh runs)."""
+        background refresh runs). A board that took long to compute is kept longer (at
+        least 5 times its computation time), so refreshing never hogs the process."""
         if self.ttl <= 0:
             return self._compute()
         board = self._board
         if board is not None:
-            if time.monotonic() - self._at > self.ttl and not self._refreshing:
+            keep = max(self.ttl, 5 * board.compute_seconds)
+            if time.monotonic() - self._at > keep and not self._refreshing:
                 self._refreshing = True
                 threading.Thread(target=self._refresh, name="readiness-refresh",
                                  daemon=True).start()

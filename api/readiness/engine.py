@@ -13,9 +13,9 @@ A kiosk or uplink that cannot be reached because a fibre further up the tree is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -146,17 +146,48 @@ class Reason:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check: its status, the evidence behind it and the reason in plain words."""
+Explain = Callable[[], tuple[str, str, dict[str, Any]]]
 
-    id: str
-    group: str
-    status: Status
-    mandatory: bool
-    reason: Reason
-    evidence: dict[str, Any] = field(default_factory=dict)
-    blocked_by: str | None = None
+
+class CheckResult:
+    """One check: its status, the evidence behind it and the reason in plain words.
+
+    The reason and the evidence are built when first read: a national board evaluates
+    every check of 83,000 villages but explains only the ones someone looks at.
+    """
+
+    __slots__ = ("_detail", "_explain", "blocked_by", "group", "id", "mandatory", "status")
+
+    def __init__(self, *, id: str, group: str, status: Status, mandatory: bool,
+                 explain: Explain, blocked_by: str | None = None) -> None:
+        self.id = id
+        self.group = group
+        self.status = status
+        self.mandatory = mandatory
+        self.blocked_by = blocked_by
+        self._explain: Explain | None = explain
+        self._detail: tuple[Reason, dict[str, Any]] | None = None
+
+    def _load(self) -> tuple[Reason, dict[str, Any]]:
+        if self._detail is None:
+            assert self._explain is not None
+            en, id_, evidence = self._explain()
+            self._detail = (Reason(en=en, id=id_), evidence)
+            self._explain = None
+        return self._detail
+
+    @property
+    def reason(self) -> Reason:
+        """Why, in English and Bahasa Indonesia."""
+        return self._load()[0]
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """Values, thresholds and timestamps behind the status."""
+        return self._load()[1]
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.id!r}, {self.status.value!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +196,16 @@ class Verdict:
 
     status: VerdictStatus
     checks: tuple[CheckResult, ...]
-    blocking_reasons: tuple[Reason, ...]
+    failing: tuple[str, ...]
     evaluated_at: datetime
 
     @property
-    def failing(self) -> tuple[str, ...]:
-        """Ids of mandatory checks that did not pass (fail, unknown or blocked)."""
-        return tuple(c.id for c in self.checks if c.mandatory and c.status is not Status.PASS)
+    def blocking_reasons(self) -> tuple[Reason, ...]:
+        """Reasons of the mandatory checks that did not pass: fails first, then blocked
+        upstream, then unknown."""
+        order = {Status.FAIL: 0, Status.BLOCKED_UPSTREAM: 1, Status.UNKNOWN: 2}
+        bad = [c for c in self.checks if c.mandatory and c.status is not Status.PASS]
+        return tuple(c.reason for c in sorted(bad, key=lambda c: order[c.status]))
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -193,15 +227,26 @@ def _age_minutes(now: datetime, value: datetime | None) -> float | None:
 
 
 def _fresh(now: datetime, value: datetime | None, max_age_minutes: float) -> bool:
-    return value is not None and now - as_utc(value) <= timedelta(minutes=max_age_minutes)
+    return value is not None and (now - value).total_seconds() <= max_age_minutes * 60.0
 
 
-def _result(check_id: str, status: Status, policy: Policy, en: str, id_: str,
-            evidence: dict[str, Any], *, blocked_by: str | None = None) -> CheckResult:
-    group = check_id.split(".", 1)[0]
+_MANDATORY: dict[int, tuple[Policy, dict[str, bool]]] = {}
+
+
+def _mandatory(policy: Policy) -> dict[str, bool]:
+    """Which checks are mandatory under ``policy`` (looked up once per policy object)."""
+    hit = _MANDATORY.get(id(policy))
+    if hit is None or hit[0] is not policy:
+        hit = (policy, {cid: policy.rule(cid).mandatory for cid in CHECK_IDS})
+        _MANDATORY[id(policy)] = hit
+    return hit[1]
+
+
+def _result(check_id: str, status: Status, policy: Policy, explain: Explain, *,
+            blocked_by: str | None = None) -> CheckResult:
     return CheckResult(
-        id=check_id, group=group, status=status, mandatory=policy.rule(check_id).mandatory,
-        reason=Reason(en=en, id=id_), evidence=evidence, blocked_by=blocked_by,
+        id=check_id, group=check_id.split(".", 1)[0], status=status,
+        mandatory=_mandatory(policy)[check_id], explain=explain, blocked_by=blocked_by,
     )
 
 
@@ -227,87 +272,99 @@ def _link_evidence(link: LinkFact, now: datetime) -> dict[str, Any]:
 def check_uplink(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """The village office has an uplink in the inventory."""
     cid = "network.uplink"
-    if v.uplink is None:
-        return _result(cid, Status.FAIL, policy, "The village office has no uplink.",
-                       "Kantor desa belum punya jaringan uplink.", {"uplink": None})
-    return _result(cid, Status.PASS, policy,
-                   f"Uplink {v.uplink.id} ({v.uplink.medium}).",
-                   f"Uplink {v.uplink.id} ({v.uplink.medium}).",
-                   {"uplink": v.uplink.id, "medium": v.uplink.medium})
+    link = v.uplink
+    if link is None:
+        return _result(cid, Status.FAIL, policy, lambda: (
+            "The village office has no uplink.", "Kantor desa belum punya jaringan uplink.",
+            {"uplink": None}))
+    return _result(cid, Status.PASS, policy, lambda: (
+        f"Uplink {link.id} ({link.medium}).", f"Uplink {link.id} ({link.medium}).",
+        {"uplink": link.id, "medium": link.medium}))
 
 
 def check_uplink_up(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """The uplink is up now; stale state is unknown; down behind a down upstream fibre is
     blocked upstream."""
     cid = "network.uplink_up"
-    rule = policy.network.uplink_up
-    thresholds = {"max_age_minutes": rule.max_age_minutes}
-    if v.uplink is None:
-        return _result(cid, Status.FAIL, policy, "No uplink, so it cannot be up.",
-                       "Tidak ada uplink, jadi tidak bisa aktif.", {"uplink": None, **thresholds})
+    max_age = policy.network.uplink_up.max_age_minutes
+    thresholds = {"max_age_minutes": max_age}
     link = v.uplink
-    evidence = {**_link_evidence(link, now), "thresholds": thresholds}
-    if link.status is None or not _fresh(now, link.updated_at, rule.max_age_minutes):
-        return _result(cid, Status.UNKNOWN, policy,
-                       f"No fresh state for uplink {link.id} (older than "
-                       f"{rule.max_age_minutes:g} min or never polled).",
-                       f"Status uplink {link.id} tidak terbaru (lebih dari "
-                       f"{rule.max_age_minutes:g} menit atau belum pernah dipantau).", evidence)
+    if link is None:
+        return _result(cid, Status.FAIL, policy, lambda: (
+            "No uplink, so it cannot be up.", "Tidak ada uplink, jadi tidak bisa aktif.",
+            {"uplink": None, "thresholds": thresholds}))
+
+    def evidence(upstream: LinkFact | None = None) -> dict[str, Any]:
+        out = {**_link_evidence(link, now), "thresholds": thresholds}
+        if upstream is not None:
+            out["upstream"] = _link_evidence(upstream, now)
+        return out
+
+    if link.status is None or not _fresh(now, link.updated_at, max_age):
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            f"No fresh state for uplink {link.id} (older than {max_age:g} min or never "
+            "polled).",
+            f"Status uplink {link.id} tidak terbaru (lebih dari {max_age:g} menit atau belum "
+            "pernah dipantau).", evidence()))
     if link.status == UP:
-        return _result(cid, Status.PASS, policy, f"Uplink {link.id} is up.",
-                       f"Uplink {link.id} aktif.", evidence)
-    upstream = _down_upstream(v.upstream_links, now, rule.max_age_minutes)
+        return _result(cid, Status.PASS, policy, lambda: (
+            f"Uplink {link.id} is up.", f"Uplink {link.id} aktif.", evidence()))
+    upstream = _down_upstream(v.upstream_links, now, max_age)
     if link.status in (DOWN, UNREACHABLE) and upstream is not None:
-        evidence["upstream"] = _link_evidence(upstream, now)
-        return _result(cid, Status.BLOCKED_UPSTREAM, policy,
-                       f"Uplink {link.id} is cut off because upstream fibre {upstream.id} "
-                       "is down.",
-                       f"Uplink {link.id} terputus karena fiber hulu {upstream.id} mati.",
-                       evidence, blocked_by=upstream.id)
+        return _result(cid, Status.BLOCKED_UPSTREAM, policy, lambda: (
+            f"Uplink {link.id} is cut off because upstream fibre {upstream.id} is down.",
+            f"Uplink {link.id} terputus karena fiber hulu {upstream.id} mati.",
+            evidence(upstream)), blocked_by=upstream.id)
     if link.status == DOWN:
-        return _result(cid, Status.FAIL, policy,
-                       f"Uplink {link.id} is down since {format_wib(link.since)}.",
-                       f"Uplink {link.id} mati sejak {format_wib(link.since)}.", evidence)
-    return _result(cid, Status.UNKNOWN, policy,
-                   f"Uplink {link.id} state is {link.status}.",
-                   f"Status uplink {link.id}: {link.status}.", evidence)
+        return _result(cid, Status.FAIL, policy, lambda: (
+            f"Uplink {link.id} is down since {format_wib(link.since)}.",
+            f"Uplink {link.id} mati sejak {format_wib(link.since)}.", evidence()))
+    return _result(cid, Status.UNKNOWN, policy, lambda: (
+        f"Uplink {link.id} state is {link.status}.",
+        f"Status uplink {link.id}: {link.status}.", evidence()))
 
 
 def check_availability(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """The uplink's availability over the window is at least the policy minimum."""
     cid = "network.availability"
     rule = policy.network.availability
-    thresholds = {"min_percent": rule.min_percent, "window_days": rule.window_days,
+    days = rule.window_days
+    thresholds = {"min_percent": rule.min_percent, "window_days": days,
                   "min_coverage_percent": rule.min_coverage_percent}
-    if v.uplink is None:
-        return _result(cid, Status.FAIL, policy, "No uplink, so no availability.",
-                       "Tidak ada uplink, jadi tidak ada ketersediaan.",
-                       {"thresholds": thresholds})
+    link = v.uplink
+    if link is None:
+        return _result(cid, Status.FAIL, policy, lambda: (
+            "No uplink, so no availability.", "Tidak ada uplink, jadi tidak ada ketersediaan.",
+            {"thresholds": thresholds}))
     a = v.availability
     if a is None or a.percent is None or a.window_s <= 0:
-        return _result(cid, Status.UNKNOWN, policy,
-                       f"No availability data for uplink {v.uplink.id}.",
-                       f"Belum ada data ketersediaan uplink {v.uplink.id}.",
-                       {"link": v.uplink.id, "thresholds": thresholds})
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            f"No availability data for uplink {link.id}.",
+            f"Belum ada data ketersediaan uplink {link.id}.",
+            {"link": link.id, "thresholds": thresholds}))
+    percent = a.percent
     coverage = round(100.0 * a.observed_s / a.window_s, 2)
-    evidence = {"link": v.uplink.id, "percent": round(a.percent, 3), "coverage_percent": coverage,
+
+    def evidence() -> dict[str, Any]:
+        return {"link": link.id, "percent": round(percent, 3), "coverage_percent": coverage,
                 "up_seconds": round(a.up_s), "down_seconds": round(a.down_s),
                 "window_end": _ts(now), "thresholds": thresholds}
+
     if coverage < rule.min_coverage_percent:
-        return _result(cid, Status.UNKNOWN, policy,
-                       f"Only {coverage:g} % of the last {rule.window_days} days were observed "
-                       f"(need {rule.min_coverage_percent:g} %).",
-                       f"Baru {coverage:g} % dari {rule.window_days} hari terakhir yang terpantau "
-                       f"(perlu {rule.min_coverage_percent:g} %).", evidence)
-    if a.percent >= rule.min_percent:
-        return _result(cid, Status.PASS, policy,
-                       f"Availability {a.percent:.2f} % over {rule.window_days} days.",
-                       f"Ketersediaan {a.percent:.2f} % selama {rule.window_days} hari.", evidence)
-    return _result(cid, Status.FAIL, policy,
-                   f"Availability {a.percent:.2f} % over {rule.window_days} days is below "
-                   f"{rule.min_percent:g} %.",
-                   f"Ketersediaan {a.percent:.2f} % selama {rule.window_days} hari di bawah "
-                   f"{rule.min_percent:g} %.", evidence)
+        need = rule.min_coverage_percent
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            f"Only {coverage:g} % of the last {days} days were observed (need {need:g} %).",
+            f"Baru {coverage:g} % dari {days} hari terakhir yang terpantau (perlu {need:g} %).",
+            evidence()))
+    if percent >= rule.min_percent:
+        return _result(cid, Status.PASS, policy, lambda: (
+            f"Availability {percent:.2f} % over {days} days.",
+            f"Ketersediaan {percent:.2f} % selama {days} hari.", evidence()))
+    minimum = rule.min_percent
+    return _result(cid, Status.FAIL, policy, lambda: (
+        f"Availability {percent:.2f} % over {days} days is below {minimum:g} %.",
+        f"Ketersediaan {percent:.2f} % selama {days} hari di bawah {minimum:g} %.",
+        evidence()))
 
 
 def _blocker(v: VillageInputs, now: datetime, max_age: float) -> LinkFact | None:
@@ -322,110 +379,124 @@ def _kiosk_evidence(k: DeviceFact, now: datetime) -> dict[str, Any]:
             "seen_minutes_ago": _age_minutes(now, k.last_ok_at)}
 
 
+def _kiosks_evidence(v: VillageInputs, now: datetime, thresholds: dict[str, Any],
+                     **extra: Any) -> dict[str, Any]:
+    return {"kiosks": [_kiosk_evidence(k, now) for k in v.kiosks], **extra,
+            "thresholds": thresholds}
+
+
 def _no_kiosk(cid: str, policy: Policy, thresholds: dict[str, Any]) -> CheckResult:
-    return _result(cid, Status.FAIL, policy, "No kiosk is installed at the village office.",
-                   "Belum ada kios di kantor desa.", {"kiosks": [], "thresholds": thresholds})
+    return _result(cid, Status.FAIL, policy, lambda: (
+        "No kiosk is installed at the village office.", "Belum ada kios di kantor desa.",
+        {"kiosks": [], "thresholds": thresholds}))
 
 
 def check_kiosk_online(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """At least ``min_count`` kiosks are up now (fresh state)."""
     cid = "kiosk.online"
     rule = policy.kiosk.online
-    thresholds = {"min_count": rule.min_count, "max_age_minutes": rule.max_age_minutes}
+    max_age, need = rule.max_age_minutes, rule.min_count
+    thresholds = {"min_count": need, "max_age_minutes": max_age}
     if not v.kiosks:
         return _no_kiosk(cid, policy, thresholds)
-    fresh = [k for k in v.kiosks if _fresh(now, k.last_poll_at, rule.max_age_minutes)]
-    online = [k for k in fresh if k.status == UP]
-    evidence = {"kiosks": [_kiosk_evidence(k, now) for k in v.kiosks],
-                "online": len(online), "thresholds": thresholds}
-    if len(online) >= rule.min_count:
-        return _result(cid, Status.PASS, policy,
-                       f"{len(online)} of {len(v.kiosks)} kiosk(s) online.",
-                       f"{len(online)} dari {len(v.kiosks)} kios aktif.", evidence)
-    blocker = _blocker(v, now, rule.max_age_minutes)
+    fresh = [k for k in v.kiosks if _fresh(now, k.last_poll_at, max_age)]
+    n_online = sum(1 for k in fresh if k.status == UP)
+    n_total = len(v.kiosks)
+
+    def evidence() -> dict[str, Any]:
+        return _kiosks_evidence(v, now, thresholds, online=n_online)
+
+    if n_online >= need:
+        return _result(cid, Status.PASS, policy, lambda: (
+            f"{n_online} of {n_total} kiosk(s) online.",
+            f"{n_online} dari {n_total} kios aktif.", evidence()))
+    blocker = _blocker(v, now, max_age)
     if blocker is not None and any(k.status != UP for k in v.kiosks):
-        return _result(cid, Status.BLOCKED_UPSTREAM, policy,
-                       f"Kiosks cannot be reached: fibre {blocker.id} is down.",
-                       f"Kios tidak terjangkau: fiber {blocker.id} mati.", evidence,
-                       blocked_by=blocker.id)
+        return _result(cid, Status.BLOCKED_UPSTREAM, policy, lambda: (
+            f"Kiosks cannot be reached: fibre {blocker.id} is down.",
+            f"Kios tidak terjangkau: fiber {blocker.id} mati.", evidence()),
+            blocked_by=blocker.id)
     if not fresh:
-        return _result(cid, Status.UNKNOWN, policy,
-                       f"No fresh kiosk state (none polled within {rule.max_age_minutes:g} min).",
-                       f"Status kios tidak terbaru (tidak ada yang dipantau dalam "
-                       f"{rule.max_age_minutes:g} menit).", evidence)
-    return _result(cid, Status.FAIL, policy,
-                   f"{len(online)} kiosk(s) online, {rule.min_count} needed.",
-                   f"{len(online)} kios aktif, perlu {rule.min_count}.", evidence)
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            f"No fresh kiosk state (none polled within {max_age:g} min).",
+            f"Status kios tidak terbaru (tidak ada yang dipantau dalam {max_age:g} menit).",
+            evidence()))
+    return _result(cid, Status.FAIL, policy, lambda: (
+        f"{n_online} kiosk(s) online, {need} needed.",
+        f"{n_online} kios aktif, perlu {need}.", evidence()))
 
 
 def check_kiosk_version(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """Every kiosk seen recently reports at least the policy's minimum app version."""
     cid = "kiosk.app_version"
     rule = policy.kiosk.app_version
-    thresholds = {"min_version": rule.min_version, "max_age_minutes": rule.max_age_minutes}
+    max_age, minimum_text = rule.max_age_minutes, rule.min_version
+    thresholds = {"min_version": minimum_text, "max_age_minutes": max_age}
     if not v.kiosks:
         return _no_kiosk(cid, policy, thresholds)
-    minimum = parse_version(rule.min_version)
-    seen = [k for k in v.kiosks if _fresh(now, k.last_ok_at, rule.max_age_minutes)]
-    evidence = {"kiosks": [_kiosk_evidence(k, now) for k in v.kiosks], "thresholds": thresholds}
+    minimum = parse_version(minimum_text)
+    seen = [k for k in v.kiosks if _fresh(now, k.last_ok_at, max_age)]
     known = [(k, parse_version(k.app_version)) for k in seen]
+
+    def evidence() -> dict[str, Any]:
+        return _kiosks_evidence(v, now, thresholds)
+
     old = [k for k, ver in known if ver is not None and minimum is not None and ver < minimum]
     if old:
         names = ", ".join(f"{k.id} ({k.app_version})" for k in old)
-        return _result(cid, Status.FAIL, policy,
-                       f"Kiosk app older than {rule.min_version}: {names}.",
-                       f"Aplikasi kios lebih lama dari {rule.min_version}: {names}.", evidence)
+        return _result(cid, Status.FAIL, policy, lambda: (
+            f"Kiosk app older than {minimum_text}: {names}.",
+            f"Aplikasi kios lebih lama dari {minimum_text}: {names}.", evidence()))
     good = [k for k, ver in known if ver is not None]
     if good and len(good) == len(known):
-        return _result(cid, Status.PASS, policy,
-                       f"Kiosk app {', '.join(sorted({k.app_version or '' for k in good}))} "
-                       f"(minimum {rule.min_version}).",
-                       f"Aplikasi kios {', '.join(sorted({k.app_version or '' for k in good}))} "
-                       f"(minimal {rule.min_version}).", evidence)
-    blocker = _blocker(v, now, rule.max_age_minutes)
+        versions = ", ".join(sorted({k.app_version or "" for k in good}))
+        return _result(cid, Status.PASS, policy, lambda: (
+            f"Kiosk app {versions} (minimum {minimum_text}).",
+            f"Aplikasi kios {versions} (minimal {minimum_text}).", evidence()))
+    blocker = _blocker(v, now, max_age)
     if not seen and blocker is not None:
-        return _result(cid, Status.BLOCKED_UPSTREAM, policy,
-                       f"Kiosk version cannot be read: fibre {blocker.id} is down.",
-                       f"Versi kios tidak terbaca: fiber {blocker.id} mati.", evidence,
-                       blocked_by=blocker.id)
-    return _result(cid, Status.UNKNOWN, policy,
-                   "No kiosk reported a readable app version recently.",
-                   "Tidak ada kios yang melaporkan versi aplikasi baru-baru ini.", evidence)
+        return _result(cid, Status.BLOCKED_UPSTREAM, policy, lambda: (
+            f"Kiosk version cannot be read: fibre {blocker.id} is down.",
+            f"Versi kios tidak terbaca: fiber {blocker.id} mati.", evidence()),
+            blocked_by=blocker.id)
+    return _result(cid, Status.UNKNOWN, policy, lambda: (
+        "No kiosk reported a readable app version recently.",
+        "Tidak ada kios yang melaporkan versi aplikasi baru-baru ini.", evidence()))
 
 
 def check_kiosk_seen(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
     """At least one kiosk answered within the policy's window; unknown when the poller
     itself has not looked recently."""
     cid = "kiosk.seen"
-    rule = policy.kiosk.seen
-    thresholds = {"max_age_minutes": rule.max_age_minutes}
+    max_age = policy.kiosk.seen.max_age_minutes
+    thresholds = {"max_age_minutes": max_age}
     if not v.kiosks:
         return _no_kiosk(cid, policy, thresholds)
-    evidence = {"kiosks": [_kiosk_evidence(k, now) for k in v.kiosks], "thresholds": thresholds}
-    seen = [k for k in v.kiosks if _fresh(now, k.last_ok_at, rule.max_age_minutes)]
+
+    def evidence() -> dict[str, Any]:
+        return _kiosks_evidence(v, now, thresholds)
+
+    seen = [k.last_ok_at for k in v.kiosks if _fresh(now, k.last_ok_at, max_age)]
     if seen:
-        best = max(as_utc(k.last_ok_at) for k in seen if k.last_ok_at is not None)
-        return _result(cid, Status.PASS, policy,
-                       f"A kiosk answered at {format_wib(best)}.",
-                       f"Kios terakhir menjawab {format_wib(best)}.", evidence)
-    blocker = _blocker(v, now, rule.max_age_minutes)
+        best = max(as_utc(t) for t in seen if t is not None)
+        return _result(cid, Status.PASS, policy, lambda: (
+            f"A kiosk answered at {format_wib(best)}.",
+            f"Kios terakhir menjawab {format_wib(best)}.", evidence()))
+    blocker = _blocker(v, now, max_age)
     if blocker is not None:
-        return _result(cid, Status.BLOCKED_UPSTREAM, policy,
-                       f"Kiosks not seen: fibre {blocker.id} is down.",
-                       f"Kios tidak terlihat: fiber {blocker.id} mati.", evidence,
-                       blocked_by=blocker.id)
-    polled = [k for k in v.kiosks if _fresh(now, k.last_poll_at, rule.max_age_minutes)]
-    if not polled:
-        return _result(cid, Status.UNKNOWN, policy,
-                       f"The kiosks were not polled in the last {rule.max_age_minutes:g} min.",
-                       f"Kios tidak dipantau dalam {rule.max_age_minutes:g} menit terakhir.",
-                       evidence)
+        return _result(cid, Status.BLOCKED_UPSTREAM, policy, lambda: (
+            f"Kiosks not seen: fibre {blocker.id} is down.",
+            f"Kios tidak terlihat: fiber {blocker.id} mati.", evidence()),
+            blocked_by=blocker.id)
+    if not any(_fresh(now, k.last_poll_at, max_age) for k in v.kiosks):
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            f"The kiosks were not polled in the last {max_age:g} min.",
+            f"Kios tidak dipantau dalam {max_age:g} menit terakhir.", evidence()))
     last = max((as_utc(k.last_ok_at) for k in v.kiosks if k.last_ok_at), default=None)
-    return _result(cid, Status.FAIL, policy,
-                   f"No kiosk answered in {rule.max_age_minutes:g} min (last: "
-                   f"{format_wib(last)}).",
-                   f"Tidak ada kios yang menjawab dalam {rule.max_age_minutes:g} menit "
-                   f"(terakhir: {format_wib(last)}).", evidence)
+    return _result(cid, Status.FAIL, policy, lambda: (
+        f"No kiosk answered in {max_age:g} min (last: {format_wib(last)}).",
+        f"Tidak ada kios yang menjawab dalam {max_age:g} menit (terakhir: "
+        f"{format_wib(last)}).", evidence()))
 
 
 _FACILITY_WORDS = {
@@ -441,41 +512,42 @@ def _attestation(check_id: str, facility: str, v: VillageInputs, policy: Policy,
     rule = policy.rule(check_id)
     assert isinstance(rule, AttestationRule)
     en, id_ = _FACILITY_WORDS[facility]
-    thresholds: dict[str, Any] = {"min_value": minimum, "max_age_days": rule.max_age_days}
+    max_days = rule.max_age_days
+    thresholds: dict[str, Any] = {"min_value": minimum, "max_age_days": max_days}
     att = v.attestations.get(facility)
     if att is None:
-        return _result(check_id, Status.UNKNOWN, policy, f"No attestation for the {en}.",
-                       f"Belum ada pernyataan tentang {id_}.",
-                       {"facility": facility, "thresholds": thresholds})
-    evidence = {"facility": facility, "value": att.value, "attested_by": att.attested_by,
+        return _result(check_id, Status.UNKNOWN, policy, lambda: (
+            f"No attestation for the {en}.", f"Belum ada pernyataan tentang {id_}.",
+            {"facility": facility, "thresholds": thresholds}))
+
+    def evidence() -> dict[str, Any]:
+        return {"facility": facility, "value": att.value, "attested_by": att.attested_by,
                 "attested_at": _ts(att.attested_at), "evidence": att.evidence,
                 "expires_at": _ts(att.expires_at), "thresholds": thresholds}
-    if att.expires_at is not None and as_utc(att.expires_at) <= now:
-        return _result(check_id, Status.UNKNOWN, policy,
-                       f"The attestation for the {en} expired on {format_wib(att.expires_at)}.",
-                       f"Pernyataan tentang {id_} kedaluwarsa {format_wib(att.expires_at)}.",
-                       evidence)
-    if rule.max_age_days is not None and (
-        att.attested_at is None
-        or now - as_utc(att.attested_at) > timedelta(days=rule.max_age_days)
+
+    if att.expires_at is not None and att.expires_at <= now:
+        return _result(check_id, Status.UNKNOWN, policy, lambda: (
+            f"The attestation for the {en} expired on {format_wib(att.expires_at)}.",
+            f"Pernyataan tentang {id_} kedaluwarsa {format_wib(att.expires_at)}.", evidence()))
+    if max_days is not None and (
+        att.attested_at is None or (now - att.attested_at).total_seconds() > max_days * 86400.0
     ):
-        return _result(check_id, Status.UNKNOWN, policy,
-                       f"The attestation for the {en} is older than {rule.max_age_days} days "
-                       "or undated.",
-                       f"Pernyataan tentang {id_} lebih dari {rule.max_age_days} hari atau "
-                       "tanpa tanggal.", evidence)
+        return _result(check_id, Status.UNKNOWN, policy, lambda: (
+            f"The attestation for the {en} is older than {max_days} days or undated.",
+            f"Pernyataan tentang {id_} lebih dari {max_days} hari atau tanpa tanggal.",
+            evidence()))
     who = att.attested_by or "?"
     if att.value >= minimum:
-        return _result(check_id, Status.PASS, policy,
-                       f"The {en} is attested by {who} ({format_wib(att.attested_at)}).",
-                       f"Ada {id_}, dinyatakan oleh {who} ({format_wib(att.attested_at)}).",
-                       evidence)
+        return _result(check_id, Status.PASS, policy, lambda: (
+            f"The {en} is attested by {who} ({format_wib(att.attested_at)}).",
+            f"Ada {id_}, dinyatakan oleh {who} ({format_wib(att.attested_at)}).", evidence()))
     if minimum > 1 or facility == "operators_trained":
-        return _result(check_id, Status.FAIL, policy,
-                       f"{att.value} {en}(s) attested, {minimum} needed.",
-                       f"{att.value} {id_} dinyatakan, perlu {minimum}.", evidence)
-    return _result(check_id, Status.FAIL, policy, f"No {en} (attested by {who}).",
-                   f"Tidak ada {id_} (dinyatakan oleh {who}).", evidence)
+        return _result(check_id, Status.FAIL, policy, lambda: (
+            f"{att.value} {en}(s) attested, {minimum} needed.",
+            f"{att.value} {id_} dinyatakan, perlu {minimum}.", evidence()))
+    return _result(check_id, Status.FAIL, policy, lambda: (
+        f"No {en} (attested by {who}).", f"Tidak ada {id_} (dinyatakan oleh {who}).",
+        evidence()))
 
 
 def check_reading_corner(v: VillageInputs, policy: Policy, now: datetime) -> CheckResult:
@@ -507,22 +579,26 @@ def check_incidents(v: VillageInputs, policy: Policy, now: datetime) -> CheckRes
     severities = policy.incidents.no_open_critical.severities
     thresholds = {"severities": severities}
     if v.incidents is None:
-        return _result(cid, Status.UNKNOWN, policy, "Incidents are not recorded here.",
-                       "Insiden tidak tercatat di sini.", {"thresholds": thresholds})
+        return _result(cid, Status.UNKNOWN, policy, lambda: (
+            "Incidents are not recorded here.", "Insiden tidak tercatat di sini.",
+            {"thresholds": thresholds}))
     open_ = [i for i in v.incidents if i.severity in severities]
-    evidence = {"incidents": [{"id": i.id, "severity": i.severity, "summary": i.summary,
+
+    def evidence() -> dict[str, Any]:
+        return {"incidents": [{"id": i.id, "severity": i.severity, "summary": i.summary,
                                "starts_at": _ts(i.starts_at)} for i in open_],
                 "thresholds": thresholds}
+
     if not open_:
-        return _result(cid, Status.PASS, policy, "No open critical incident.",
-                       "Tidak ada insiden kritis yang terbuka.", evidence)
+        return _result(cid, Status.PASS, policy, lambda: (
+            "No open critical incident.", "Tidak ada insiden kritis yang terbuka.", evidence()))
     first = open_[0]
-    return _result(cid, Status.FAIL, policy,
-                   f"{len(open_)} open critical incident(s), e.g. #{first.id} "
-                   f"{first.summary or ''} since {format_wib(first.starts_at)}.".replace("  ", " "),
-                   f"{len(open_)} insiden kritis terbuka, mis. #{first.id} "
-                   f"{first.summary or ''} sejak {format_wib(first.starts_at)}.".replace("  ", " "),
-                   evidence)
+    summary = f" {first.summary}" if first.summary else ""
+    return _result(cid, Status.FAIL, policy, lambda: (
+        f"{len(open_)} open critical incident(s), e.g. #{first.id}{summary} since "
+        f"{format_wib(first.starts_at)}.",
+        f"{len(open_)} insiden kritis terbuka, mis. #{first.id}{summary} sejak "
+        f"{format_wib(first.starts_at)}.", evidence()))
 
 
 CHECKS = {
@@ -543,21 +619,14 @@ assert tuple(CHECKS) == CHECK_IDS
 
 def combine(checks: Sequence[CheckResult], *, now: datetime) -> Verdict:
     """The verdict from check results (mandatory ones only count)."""
-    mandatory = [c for c in checks if c.mandatory]
-    if any(c.status is Status.FAIL for c in mandatory):
-        status = VerdictStatus.NOT_QUALIFIED
-    elif any(c.status is not Status.PASS for c in mandatory):
-        status = VerdictStatus.UNKNOWN
-    else:
+    failing = tuple(c.id for c in checks if c.mandatory and c.status is not Status.PASS)
+    if not failing:
         status = VerdictStatus.QUALIFIED
-    order = {Status.FAIL: 0, Status.BLOCKED_UPSTREAM: 1, Status.UNKNOWN: 2}
-    blocking = tuple(
-        c.reason
-        for c in sorted(mandatory, key=lambda c: order.get(c.status, 3))
-        if c.status is not Status.PASS
-    )
-    return Verdict(status=status, checks=tuple(checks), blocking_reasons=blocking,
-                   evaluated_at=now)
+    elif any(c.mandatory and c.status is Status.FAIL for c in checks):
+        status = VerdictStatus.NOT_QUALIFIED
+    else:
+        status = VerdictStatus.UNKNOWN
+    return Verdict(status=status, checks=tuple(checks), failing=failing, evaluated_at=now)
 
 
 def evaluate(v: VillageInputs, policy: Policy, *, now: datetime) -> Verdict:
@@ -566,9 +635,9 @@ def evaluate(v: VillageInputs, policy: Policy, *, now: datetime) -> Verdict:
     if v.site_id is None:
         kinds = ", ".join(policy.village_site_kinds)
         checks = [
-            _result(cid, Status.UNKNOWN, policy,
-                    f"No village office ({kinds}) in the inventory.",
-                    "Kantor desa/kelurahan belum ada di inventaris.", {})
+            _result(cid, Status.UNKNOWN, policy, lambda: (
+                f"No village office ({kinds}) in the inventory.",
+                "Kantor desa/kelurahan belum ada di inventaris.", {}))
             for cid in CHECK_IDS
         ]
         return combine(checks, now=now)

@@ -196,13 +196,15 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
                                       last_ok and as_utc(last_ok), version, reason))
 
     attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)
-    for f in session.scalars(
-        select(SiteFacility).join(Site, Site.id == SiteFacility.site_id)
+    for sid, facility, value, by, at, evidence, expires in session.execute(
+        select(SiteFacility.site_id, SiteFacility.facility, SiteFacility.value,
+               SiteFacility.attested_by, SiteFacility.attested_at, SiteFacility.evidence,
+               SiteFacility.expires_at)
+        .join(Site, Site.id == SiteFacility.site_id)
         .where(Site.kind.in_(kinds))
     ):
-        attestations[f.site_id][f.facility] = Attestation(
-            f.facility, f.value, f.attested_by, f.attested_at and as_utc(f.attested_at),
-            f.evidence, f.expires_at and as_utc(f.expires_at),
+        attestations[sid][facility] = Attestation(
+            facility, value, by, at and as_utc(at), evidence, expires and as_utc(expires),
         )
 
     incidents: dict[str, list[IncidentFact]] | None = None

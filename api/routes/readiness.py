@@ -266,7 +266,10 @@ def filter_villages(
 
 
 def regency_summary(board: Board) -> RegencySummary:
-    """The regency board."""
+    """The regency board (computed once per board)."""
+    cached = board.memo.get("regency")
+    if isinstance(cached, RegencySummary):
+        return cached
     total = board.counts.total
     what_if = []
     for fix in [*CHECK_IDS, *(f"group:{g}" for g in GROUPS)]:
@@ -275,7 +278,7 @@ def regency_summary(board: Board) -> RegencySummary:
         what_if.append(WhatIfOut(fix=fix, would_qualify=gain, qualified_after=after,
                                  percent_after=round(100.0 * after / total, 1) if total else 0.0))
     what_if.sort(key=lambda w: (-w.would_qualify, w.fix))
-    return RegencySummary(
+    summary = RegencySummary(
         evaluated_at=board.computed_at, evaluated_at_wib=format_wib(board.computed_at),
         policy_version=f"{board.policy.version}/{board.policy.digest}",
         counts=_counts(board.counts),
@@ -283,14 +286,25 @@ def regency_summary(board: Board) -> RegencySummary:
         districts=[district_summary(board, code) for code in sorted(board.by_district)],
         what_if=what_if,
     )
+    board.memo["regency"] = summary
+    return summary
+
+
+def _json_once(board: Board, key: str, build: Any) -> Response:
+    """A JSON response serialised once per board (the big summaries at national scale)."""
+    body = board.memo.get(key)
+    if not isinstance(body, bytes):
+        body = build().encode()
+        board.memo[key] = body
+    return Response(body, media_type="application/json")
 
 
 @router.get("/readiness", response_model=RegencySummary)
 @router.get("/readiness/summary", response_model=RegencySummary)
-def get_regency(reader: ReaderDep, board: BoardDep) -> RegencySummary:
+def get_regency(reader: ReaderDep, board: BoardDep) -> Response:
     """The regency summary: counts per verdict, every kecamatan, the most common failing
     checks and the what-if view."""
-    return regency_summary(board)
+    return _json_once(board, "regency.json", lambda: regency_summary(board).model_dump_json())
 
 
 @router.get("/readiness/villages", response_model=VillagePage)
@@ -337,9 +351,10 @@ def get_village_history(code: str, reader: ReaderDep, board: BoardDep,
 
 
 @router.get("/readiness/districts", response_model=list[DistrictSummary])
-def list_districts(reader: ReaderDep, board: BoardDep) -> list[DistrictSummary]:
+def list_districts(reader: ReaderDep, board: BoardDep) -> Response:
     """Every kecamatan: counts per verdict and most common failing checks."""
-    return [district_summary(board, code) for code in sorted(board.by_district)]
+    return _json_once(board, "districts.json", lambda: "[" + ",".join(
+        d.model_dump_json() for d in regency_summary(board).districts) + "]")
 
 
 @router.get("/readiness/districts/{code}", response_model=DistrictSummary,
@@ -355,7 +370,7 @@ def get_district(code: str, reader: ReaderDep, board: BoardDep) -> DistrictSumma
 def get_what_if(reader: ReaderDep, board: BoardDep) -> list[WhatIfOut]:
     """How many more villages would qualify if one class of problem were fixed everywhere
     (a single check, or a whole group), best first."""
-    return regency_summary(board).what_if
+    return list(regency_summary(board).what_if)
 
 
 @router.get("/readiness/cohorts", response_model=list[CohortOut])
