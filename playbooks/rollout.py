@@ -63,6 +63,7 @@ UPDATE_PLAYBOOK = "kiosk-update.yml"
 STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT_SECONDS = 5.0
 ROLLED_BACK_MARK = "ROLLED_BACK"
+_ALLOWED_ANSIBLE_VARS = frozenset({"ansible_python_interpreter"})
 _VAR_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 Clock = Callable[[], datetime]
@@ -146,6 +147,11 @@ def _check_extra_vars(extra: Mapping[str, Any]) -> None:
     for key in extra:
         if not key or not set(key) <= _VAR_NAME_CHARS or key[0].isdigit():
             raise RolloutError(f"extra variable name {key!r} is not a valid Ansible name")
+        if key.startswith("ansible_") and key not in _ALLOWED_ANSIBLE_VARS:
+            raise RolloutError(
+                f"extra variable {key!r} would change how Ansible connects; connection "
+                "settings come from the inventory (SSH profile), not from --var"
+            )
 
 
 # --------------------------------------------------------------------------- creation

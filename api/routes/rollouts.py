@@ -1,11 +1,129 @@
-"""Routes: rollouts (to be filled by its issue)."""
+"""Routes: kiosk app rollouts for technicians (``/api/v1/rollouts``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import logging
+import threading
+from typing import Annotated
 
-router = APIRouter(tags=["rollouts"])
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+
+from api.auth import TechnicianDep, ViewerDep, audit
+from api.deps import SessionDep
+from kentongan.settings import Settings
+from playbooks.api_views import (
+    RolloutCreate,
+    RolloutDetail,
+    RolloutPublic,
+    list_rollouts,
+    rollout_detail,
+)
+from playbooks.choices import RolloutStatus
+from playbooks.errors import RolloutError
+from playbooks.release import resolve_release
+from playbooks.rollout import RolloutOptions, create_rollout, run_rollout
+from playbooks.targets import TargetFilter
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/rollouts", tags=["rollouts"])
+
+
+def _run_in_background(request: Request, rollout_id: int) -> None:
+    engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+
+    def target() -> None:
+        try:
+            run_rollout(engine, rollout_id, settings=settings)
+        except Exception:
+            logger.exception("rollout %s stopped with an error", rollout_id)
+
+    threading.Thread(target=target, name=f"rollout-{rollout_id}", daemon=True).start()
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RolloutDetail,
+    responses={400: {"description": "Unknown release, empty target set, unsafe inventory data"}},
+)
+def post_rollout(
+    body: RolloutCreate, request: Request, session: SessionDep, principal: TechnicianDep
+) -> RolloutDetail:
+    """Start a rollout (technician or above). The release comes from the server's release
+    directory (``KENTONGAN_RELEASE_DIR``) or from ``url`` with its ``sha256``. Nothing is
+    written when the input is rejected."""
+    settings: Settings = request.app.state.settings
+    engine = request.app.state.engine
+    try:
+        release = resolve_release(
+            body.version,
+            release_dir=settings.release_dir,
+            url=body.url,
+            sha256=body.sha256.lower() if body.sha256 else None,
+        )
+        rollout_id = create_rollout(
+            engine,
+            release,
+            target=TargetFilter(
+                district=body.district,
+                village=body.village,
+                tags=tuple(body.tags),
+                devices=tuple(body.devices),
+            ),
+            options=RolloutOptions(
+                canary=body.canary,
+                batch=body.batch,
+                max_fail=body.max_fail,
+                pause=body.pause,
+                waves=body.waves,
+                canary_village=body.canary_village,
+                auto_resume=body.auto_resume,
+            ),
+            created_by=f"api:{principal.name}",
+        )
+    except RolloutError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit(
+        session,
+        principal,
+        action="rollout.start",
+        target=f"rollout:{rollout_id}",
+        details={"version": body.version, "district": body.district, "village": body.village,
+                 "devices": len(body.devices), "run": body.run},
+    )
+    session.commit()
+    if body.run:
+        _run_in_background(request, rollout_id)
+    detail = rollout_detail(session, rollout_id)
+    assert detail is not None
+    return detail
+
+
+@router.get("", response_model=list[RolloutPublic])
+def get_rollouts(
+    session: SessionDep,
+    _principal: ViewerDep,
+    status_filter: Annotated[RolloutStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[RolloutPublic]:
+    """Rollouts, newest first (viewer or above)."""
+    return list_rollouts(
+        session, status=str(status_filter) if status_filter else None, limit=limit, offset=offset
+    )
+
+
+@router.get("/{rollout_id}", response_model=RolloutDetail, responses={404: {}})
+def get_rollout(rollout_id: int, session: SessionDep, _principal: ViewerDep) -> RolloutDetail:
+    """One rollout with every kiosk's state, last task and message (viewer or above)."""
+    detail = rollout_detail(session, rollout_id)
+    if detail is None:
+        raise HTTPException(status_code=404, detail=f"no rollout {rollout_id}")
+    return detail
 
 
 def install(app: FastAPI) -> None:
+    """Mount the rollout routes."""
     app.include_router(router)
