@@ -1,0 +1,169 @@
+"""``kentongan demo``: the embedded default, running.
+
+SQLite, the Banyuwangi sample inventory, a simulated fleet on loopback (snmpsim agents
+that answer like the sample's routers, ONTs, UPSes and kiosks, with links that flap and
+UPSes that go on battery), the poller, the API, ``/metrics`` and the dashboard on
+http://127.0.0.1:8000. Every few minutes a fibre cut takes one kecamatan's backbone link
+down for a while, so that ``unreachable`` devices, root-cause incidents and availability
+have something to show.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from inventory.db import dispose_engines, get_engine
+from inventory.importer import import_paths
+from inventory.migrate import upgrade
+from inventory.models import Device, SnmpProfile
+from inventory.topology import Node, Topology
+from kentongan.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "banyuwangi"
+DEMO_DIR = Path(".kentongan-demo")
+APP_VERSIONS = ("2.3.1", "2.3.1", "2.3.1", "2.2.0")
+
+
+def prepare(workdir: Path, *, device_limit: int | None = None) -> tuple[str, list[Device]]:
+    """A fresh demo database with the Banyuwangi sample; returns its URL and the devices
+    to simulate."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    url = f"sqlite:///{(workdir / 'demo.db').resolve()}"
+    engine = get_engine(url)
+    upgrade(engine)
+    with Session(engine) as session:
+        import_paths(session, [EXAMPLES / "regions.csv", EXAMPLES / "inventory.yaml"])
+    with Session(engine) as session:
+        devices = list(session.scalars(select(Device).order_by(Device.id)))
+    if device_limit:
+        devices = devices[:device_limit]
+    return url, devices
+
+
+def point_inventory_at_fleet(
+    url: str, endpoints: dict[str, tuple[str, int, str]], workdir: Path
+) -> None:
+    """Aim every simulated device at its agent: loopback address, port, and an SNMP v2c
+    profile whose community (the device id, as snmpsim expects) lives in a file."""
+    secrets_dir = workdir / "communities"
+    secrets_dir.mkdir(exist_ok=True)
+    engine = get_engine(url)
+    with Session(engine) as session:
+        for device_id, (address, port, community) in endpoints.items():
+            path = secrets_dir / device_id
+            path.write_text(community)
+            path.chmod(0o600)
+            profile = f"sim-{device_id}"[:64]
+            session.add(SnmpProfile(name=profile, version="2c", community_file=str(path)))
+            session.execute(
+                update(Device)
+                .where(Device.id == device_id)
+                .values(address=address, snmp_port=port, snmp_profile=profile, ssh_profile=None)
+            )
+        session.execute(
+            update(Device).where(Device.id.not_in(list(endpoints))).values(enabled=False)
+        )
+        session.commit()
+
+
+class FibreCutter:
+    """Cuts a random kecamatan backbone link now and then, and mends it later."""
+
+    def __init__(
+        self, fleet: object, topology: Topology, *, every: float = 300.0, lasts: float = 150.0
+    ) -> None:
+        self.fleet = fleet
+        self.topology = topology
+        self.every = every
+        self.lasts = lasts
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fibre-cutter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        backbone = sorted(link for link in self.topology.link_ends if link.startswith("fo-noc-"))
+        rng = random.Random(35_10)
+        while backbone and not self._stop.wait(self.every):
+            link = rng.choice(backbone)
+            behind = [n.id for n in self.topology.behind(Node("link", link)) if n.kind == "device"]
+            logger.warning("demo: fibre cut on %s (%d devices behind it)", link, len(behind))
+            for device in behind:
+                self.fleet.set_down(device, True)  # type: ignore[attr-defined]
+            if self._stop.wait(self.lasts):
+                break
+            for device in behind:
+                self.fleet.set_down(device, False)  # type: ignore[attr-defined]
+            logger.warning("demo: %s repaired", link)
+
+
+def run_demo(
+    *, port: int = 8000, device_limit: int | None = None, workdir: Path = DEMO_DIR
+) -> None:
+    """Set everything up and serve until Ctrl-C."""
+    import uvicorn
+    from rich.console import Console
+
+    from api.app import create_app
+    from collectors.simfleet import SimDevice, start_fleet
+
+    console = Console(stderr=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    logging.getLogger("collectors.store").setLevel(logging.WARNING)  # 1,000 first "up"s
+    with console.status("preparing the demo database (Banyuwangi sample inventory)…"):
+        url, devices = prepare(workdir, device_limit=device_limit)
+    sims = []
+    for i, d in enumerate(devices):
+        version = APP_VERSIONS[i % len(APP_VERSIONS)] if d.role == "kiosk" else "2.3.1"
+        sims.append(SimDevice(d.id, d.role, app_version=version))
+    with console.status(f"starting the simulated fleet ({len(sims)} SNMP agents on loopback)…"):
+        fleet = start_fleet(sims, workdir=workdir / "fleet", processes=2)
+    cutter = None
+    try:
+        point_inventory_at_fleet(url, {k: tuple(v) for k, v in fleet.endpoints.items()}, workdir)
+        engine = get_engine(url)
+        with Session(engine) as session:
+            topology = Topology.load(session)
+        cutter = FibreCutter(fleet, topology)
+        cutter.start()
+        settings = Settings(
+            database_url=url,
+            port=port,
+            run_poller=True,
+            poll_interval_seconds=60.0,
+            poll_timeout_seconds=3.0,
+            public_readiness=True,
+        )
+        console.print(
+            f"[bold green]Kentongan demo[/] — {len(sims)} simulated devices, "
+            f"database {url}\n"
+            f"  dashboard   http://127.0.0.1:{port}/\n"
+            f"  API         http://127.0.0.1:{port}/docs\n"
+            f"  metrics     http://127.0.0.1:{port}/metrics\n"
+            f"  poll once   KENTONGAN_DATABASE_URL={url} .venv/bin/kentongan poll --once\n"
+            "  Ctrl-C stops everything."
+        )
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        if cutter is not None:
+            cutter.stop()
+        fleet.stop()
+        dispose_engines()
