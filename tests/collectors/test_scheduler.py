@@ -113,9 +113,9 @@ async def test_hung_device_never_delays_the_others(fleet: Engine) -> None:
     stats = sched.stats()
     await sched.stop()
     # The OLT keeps its 0.1 s rhythm although the router hangs and holds one of two slots.
-    assert len(fake.calls["olt-glagah"]) >= 7
-    assert len(fake.calls["kiosk-kemiren-1"]) >= 7
-    assert stats.timeouts_total >= 2 and stats.polls_total >= 14
+    assert len(fake.calls["olt-glagah"]) >= 6
+    assert len(fake.calls["kiosk-kemiren-1"]) >= 6
+    assert stats.timeouts_total >= 2 and stats.polls_total >= 12
     assert stats.max_lag_seconds < 0.3 or stats.lag_seconds < 0.3
     with session_scope(fleet) as s:
         views = {v.device_id: v for v in device_states(s, policy=sched.policy)}

@@ -73,7 +73,7 @@ async def test_faults_are_results_and_never_delay_a_healthy_kiosk(
 ) -> None:
     lab = ssh_lab_session
     caplog.set_level(logging.WARNING, logger="collectors.ssh")
-    ssh = collector(lab)
+    ssh = collector(lab, timeout=3.0)
     targets = {
         "healthy": kiosk(lab, lab.healthy[0]),
         "refused-key": kiosk(lab, lab.healthy[1], device="kiosk-stranger",
@@ -104,9 +104,9 @@ async def test_faults_are_results_and_never_delay_a_healthy_kiosk(
     assert results["refused"].reason == "connection refused"
     assert all(not results[n].ok for n in targets if n != "healthy")
     # the stalled server costs its own timeout; the healthy kiosk does not wait for it
-    assert done["stall"] >= 1.4
+    assert done["stall"] >= 2.9
     assert done["healthy"] < done["stall"]
-    assert done["healthy"] < 1.4
+    assert done["healthy"] < 2.9
     for name in ("kiosk-stranger", "kiosk-mismatch", "kiosk-unknown", "kiosk-stall",
                  "kiosk-refused"):
         assert name in caplog.text
