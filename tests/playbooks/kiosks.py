@@ -109,8 +109,8 @@ class KioskFleet:
             "kiosk_manage_system": False,
             "kiosk_app_listen": "{{ ansible_host }}",
             "kiosk_app_port": self.app_port,
-            "kiosk_health_retries": 6,
-            "kiosk_health_delay": 0.5,
+            "kiosk_release_health_retries": 6,
+            "kiosk_release_health_delay": 0.5,
         }
 
     def envvars(self) -> dict[str, str]:
