@@ -7,10 +7,14 @@ import hmac
 import json
 import logging
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
 from alerts.incidents import (
@@ -21,12 +25,14 @@ from alerts.incidents import (
     list_incidents,
 )
 from alerts.models import Incident
+from alerts.sla import ReportError, SlaReport, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
-from kentongan.timeutil import as_utc, format_wib
+from kentongan.timeutil import WIB, as_utc, format_wib, utcnow
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
+page_router = APIRouter(include_in_schema=False)
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -212,6 +218,98 @@ def incidents(
     return [IncidentOut.of(row) for row in rows]
 
 
+def _report(
+    session: Any, settings: Any, *, month: str, district: str | None, village: str | None,
+    cohort: str | None,
+) -> SlaReport:
+    from alerts.promquery import availability_source
+
+    try:
+        return sla_report(
+            session, month=month, district=district, village=village, cohort=cohort,
+            availability_fn=availability_source(settings),
+            source="prometheus" if settings.prometheus_url else "store",
+            policy_path=settings.policy_path,
+        )
+    except ReportError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+
+
+MonthQ = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (WIB)")]
+
+
+@router.get(
+    "/reports/sla",
+    response_model=SlaReport,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
+def sla_report_route(
+    session: SessionDep,
+    settings: SettingsDep,
+    month: MonthQ,
+    district: Annotated[str | None, Query(max_length=16)] = None,
+    village: Annotated[str | None, Query(max_length=16)] = None,
+    cohort: Annotated[str | None, Query(max_length=64)] = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Response:
+    """Monthly SLA per village, district and cohort; each outage attributed to the upstream
+    link, power or the site's own device. ``format=csv`` for one row per village, district
+    and cohort."""
+    report = _report(session, settings, month=month, district=district, village=village,
+                     cohort=cohort)
+    if format_ == "csv":
+        return Response(
+            content=to_csv(report), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="sla-{month}.csv"'},
+        )
+    return JSONResponse(report.model_dump(mode="json"))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds == 0:
+        return "–"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} j {rest // 60} m" if hours else f"{rest // 60} m {rest % 60} d"
+
+
+@page_router.get("/reports/sla", response_class=HTMLResponse)
+def sla_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    month: Annotated[str | None, Query()] = None,
+    district: Annotated[str | None, Query(max_length=16)] = None,
+    village: Annotated[str | None, Query(max_length=16)] = None,
+    cohort: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """The SLA report as a page (Bahasa Indonesia and English)."""
+    month = month or utcnow().astimezone(WIB).strftime("%Y-%m")
+    report = _report(session, settings, month=month, district=district, village=village,
+                     cohort=cohort)
+    params = {"month": month, "district": district, "village": village, "cohort": cohort}
+    html = _templates().get_template("sla.html").render(
+        report=report,
+        query=urlencode({k: v for k, v in params.items() if v}),
+        start_wib=format_wib(report.start),
+        end_wib=format_wib(report.end),
+        wib=format_wib,
+        duration=_duration,
+        cause_names={"link": "link hulu / upstream link", "power": "listrik / power",
+                     "device": "perangkat / device"},
+    )
+    return HTMLResponse(html)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(Path(__file__).resolve().parents[2] / "alerts" / "templates")),
+        autoescape=select_autoescape(["html"]),
+    )
+
+
 def install(app: FastAPI) -> None:
     """Mount the routes."""
     app.include_router(router)
+    app.include_router(page_router)
