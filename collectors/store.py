@@ -274,8 +274,8 @@ def record_observations(
     ids = list(by_device)
     existing: dict[str, DeviceState] = {}
     for chunk in _chunks(ids):
-        for row in session.scalars(select(DeviceState).where(DeviceState.device_id.in_(chunk))):
-            existing[row.device_id] = row
+        by_id = select(DeviceState).where(DeviceState.device_id.in_(chunk))
+        existing.update((r.device_id, r) for r in session.scalars(by_id))
     iface_rows: dict[tuple[str, int], InterfaceState] = {}
     with_ifaces = [d for d, o in by_device.items() if o.interfaces]
     for chunk in _chunks(with_ifaces):
@@ -461,8 +461,7 @@ def recompute_states(
     own: dict[str, tuple[str, str | None]] = {}
     for device_id, row in rows.items():
         if _is_stale(row, policy=policy, now=now):
-            reason = "no poll yet" if row.last_poll_at is None else "data stale"
-            own[device_id] = (UNKNOWN, reason)
+            own[device_id] = (UNKNOWN, "no poll yet" if row.last_poll_at is None else "data stale")
         else:
             own[device_id] = (row.observed_status or UNKNOWN, row.reason)
 
