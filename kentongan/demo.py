@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import signal
 import threading
 from pathlib import Path
 
@@ -113,6 +114,10 @@ class FibreCutter:
             logger.warning("demo: %s repaired", link)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_demo(
     *, port: int = 8000, device_limit: int | None = None, workdir: Path = DEMO_DIR
 ) -> None:
@@ -161,6 +166,9 @@ def run_demo(
             f"  poll once   KENTONGAN_DATABASE_URL={url} .venv/bin/kentongan poll --once\n"
             "  Ctrl-C stops everything."
         )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
+        # the simulated agents (own sessions) are stopped below rather than orphaned.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     finally:
         if cutter is not None:
