@@ -37,6 +37,8 @@ def _poller_stats(app: FastAPI) -> Mapping[str, float] | None:
         return None
     if callable(stats):
         stats = stats()
+    if hasattr(stats, "as_dict"):
+        return stats.as_dict()  # type: ignore[no-any-return]
     if isinstance(stats, Mapping):
         return stats
     return {k: float(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
