@@ -36,7 +36,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from collectors.base import Collector, Observation
-from collectors.store import StorePolicy, recompute_states, record_observations
+from collectors.store import (
+    StorePolicy,
+    Transition,
+    recompute_states,
+    record_observations,
+)
 from collectors.targets import CredentialError, TargetEntry, load_entries
 from inventory.db import session_scope
 from kentongan.timeutil import utcnow
@@ -44,6 +49,9 @@ from kentongan.timeutil import utcnow
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Observation], None]
+#: Called (in a worker thread) with the state changes of each write; e.g. the rollout
+#: package's auto-resume when a pending kiosk comes back ``up``.
+TransitionListener = Callable[[Sequence[Transition]], object]
 
 
 @dataclass
@@ -176,9 +184,11 @@ class Scheduler:
         self._pending = _Pending()
         self._sem: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listener_tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._stats = SchedulerStats()
+        self._listeners: list[TransitionListener] = []
         self._cycle_seen: set[str] = set()
         self._cycle_start: float | None = None
         self._wake: asyncio.Event | None = None
@@ -347,20 +357,42 @@ class Scheduler:
         return max(0.005, next_due - now)
 
     # ------------------------------------------------------------------ writing
-    def _write(self, pending: _Pending, at: datetime) -> None:
+    def add_transition_listener(self, listener: TransitionListener) -> None:
+        """Call ``listener(transitions)`` after every write that changed a state.
+
+        Listeners run in a worker thread, one call at a time per write, and never delay
+        polling; an exception is logged and otherwise ignored.
+        """
+        self._listeners.append(listener)
+
+    def _write(self, pending: _Pending, at: datetime) -> list[Transition]:
         with session_scope(self.engine) as session:
             if pending.observations:
-                record_observations(session, pending.observations, policy=self.policy,
-                                    intervals=pending.intervals, now=at)
-            else:
-                recompute_states(session, policy=self.policy, now=at)
+                return record_observations(session, pending.observations, policy=self.policy,
+                                           intervals=pending.intervals, now=at)
+            return recompute_states(session, policy=self.policy, now=at)
+
+    def _notify(self, changes: Sequence[Transition]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(changes)
+            except Exception:
+                logger.exception("poller: transition listener %r failed", listener)
+
+    def _dispatch(self, changes: Sequence[Transition]) -> None:
+        if not changes or not self._listeners:
+            return
+        task = asyncio.create_task(asyncio.to_thread(self._notify, list(changes)),
+                                   name="poller-transition-listeners")
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
 
     async def flush(self) -> int:
         """Write what was collected since the last flush (one transaction, in a thread)."""
         pending, self._pending = self._pending, _Pending()
         t0 = time.perf_counter()
         try:
-            await asyncio.to_thread(self._write, pending, self._now())
+            changes = await asyncio.to_thread(self._write, pending, self._now())
         except Exception:
             self._stats.flush_errors_total += 1
             logger.exception("poller: writing %d observations failed; keeping them for the "
@@ -369,6 +401,7 @@ class Scheduler:
             pending.intervals.update(self._pending.intervals)
             self._pending = pending
             return 0
+        self._dispatch(changes)
         self._stats.last_flush_seconds = time.perf_counter() - t0
         self._stats.last_flush_observations = len(pending.observations)
         self._stats.flushes_total += 1
@@ -402,7 +435,9 @@ class Scheduler:
                 observations=results,
                 intervals={e.device_id: e.interval_seconds for e in entries},
             )
-            await asyncio.to_thread(self._write, pending, self._now())
+            self._dispatch(await asyncio.to_thread(self._write, pending, self._now()))
+        if self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
         return results
 
     async def _loop(self) -> None:
@@ -453,6 +488,9 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pending.observations:
             await self.flush()
+        if self._listener_tasks:
+            # listeners run in threads: give them a moment, never hang the shutdown
+            await asyncio.wait(list(self._listener_tasks), timeout=5.0)
         self._stats.running = False
         if close_collectors:
             for collector in self.collectors.values():

@@ -22,6 +22,8 @@ async def start_poller(app: Any, *, scheduler: Scheduler | None = None) -> Sched
     The demo may pass its own ``scheduler`` (e.g. with simulated-fleet collectors).
     """
     sched = scheduler or Scheduler.from_settings(app.state.engine, app.state.settings)
+    for listener in getattr(app.state, "transition_listeners", []):
+        sched.add_transition_listener(listener)
     app.state.poller = app.state.scheduler = sched
     await sched.start()
     return sched
@@ -39,8 +41,15 @@ async def stop_poller(app: Any) -> None:
 
 
 def install(app: Any) -> None:
-    """Register the poller's lifespan hooks when ``app.state.settings.run_poller``."""
+    """Register the poller's lifespan hooks when ``app.state.settings.run_poller``.
+
+    Other packages may append ``listener(transitions)`` callables to
+    ``app.state.transition_listeners`` (before startup) to hear every state change, e.g.
+    a kiosk coming back ``up``; they run in a worker thread.
+    """
     app.state.poller = app.state.scheduler = None
+    if not hasattr(app.state, "transition_listeners"):
+        app.state.transition_listeners = []
     if not app.state.settings.run_poller:
         return
     app.state.startup_hooks.append(start_poller)

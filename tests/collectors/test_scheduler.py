@@ -212,3 +212,34 @@ async def test_run_once_resolves_secrets_without_leaking_them(
     assert target.snmp.community.get() == SECRET
     assert SECRET not in repr(target)
     assert SECRET not in caplog.text
+
+
+async def test_transition_listeners_hear_a_device_come_back_up(fleet: Engine) -> None:
+    fake = FakeCollector(behaviour={"kiosk-kemiren-1": "fail"})
+    sched = make(fleet, fake)
+    heard: list[tuple[str, str, str]] = []
+
+    def listener(changes: object) -> None:
+        for t in changes:  # type: ignore[attr-defined]
+            if t.kind == "device":
+                heard.append((t.subject, t.from_status, t.to_status))
+
+    def broken(changes: object) -> None:
+        raise RuntimeError("a listener bug must not stop the poller")
+
+    sched.add_transition_listener(broken)
+    sched.add_transition_listener(listener)
+    await sched.start()
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if ("kiosk-kemiren-1", "unknown", "down") in heard:
+            break
+    fake.behaviour["kiosk-kemiren-1"] = "ok"
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if ("kiosk-kemiren-1", "down", "up") in heard:
+            break
+    await sched.stop()
+    assert ("kiosk-kemiren-1", "unknown", "down") in heard
+    assert ("kiosk-kemiren-1", "down", "up") in heard
+    assert ("olt-glagah", "unknown", "up") in heard
