@@ -296,10 +296,31 @@ def decode_pdu(data: bytes, pos: int = 0, end: int | None = None) -> Pdu:
             raise BerError(f"expected VarBindList at offset {p}")
         varbinds: list[Varbind] = []
         append = varbinds.append
+        unsigned = _UNSIGNED_TAGS
         while p < lend:
-            # Inline fast path for the common short-form lengths.
             if data[p] != SEQUENCE:
                 raise BerError(f"expected VarBind SEQUENCE at offset {p}")
+            n = data[p + 1]
+            if n < 0x80 and data[p + 2] == OBJECT_IDENTIFIER and data[p + 3] < 0x80:
+                # fast path: short-form lengths throughout (nearly every varbind)
+                ve = p + 2 + n
+                os_ = p + 4
+                oe = os_ + data[p + 3]
+                if oe < ve <= lend and os_ != oe:
+                    t = data[oe]
+                    vn = data[oe + 1]
+                    if vn < 0x80:
+                        xs = oe + 2
+                        if xs + vn != ve:
+                            raise BerError(f"inconsistent VarBind lengths at offset {p}")
+                        if t in unsigned and vn:
+                            append((data[os_:oe], t, int.from_bytes(data[xs:ve], "big")))
+                        elif t == OCTET_STRING:
+                            append((data[os_:oe], t, data[xs:ve]))
+                        else:
+                            append((data[os_:oe], t, _decode_value(t, data, xs, ve)))
+                        p = ve
+                        continue
             t, vs, ve = _read_tl(data, p, lend)
             t, os_, oe = _read_tl(data, vs, ve)
             if t != OBJECT_IDENTIFIER or os_ == oe:

@@ -439,7 +439,7 @@ class SnmpTransport(asyncio.DatagramProtocol):
                 except OSError as exc:
                     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                         raise PollFailed(f"unreachable: {exc.strerror}") from exc
-                    raise
+                    raise PollFailed(f"cannot send: {exc.strerror or exc}") from exc
                 p.timer = self._loop.call_later(timeout, self._on_timer, rid)
                 return await fut
             finally:
@@ -883,7 +883,9 @@ class SnmpCollector:
         nr_oids = [o[:-1] for o in plan.scalar_oids] if with_scalars else []
         last = list(columns)
         active = list(range(len(columns)))
-        max_rep = state.rows + 1 if state.rows else self._max_rep
+        expected = state.rows
+        max_rep = expected + 1 if expected else self._max_rep
+        got = [0] * len(columns)
         requests = 0
         n_rows = 0
         while active:
@@ -927,10 +929,14 @@ class SnmpCollector:
                     row = rows[idx] = {}
                 row[fields[ci]] = None if tag in ber.EXCEPTION_TAGS else v
                 last[ci] = o
+                got[ci] += 1
             if k == 0:
                 break
             active = [ci for ci in active if ci not in done]
             n_rows = len(rows)
+            if expected and active:
+                # the agent truncated the reply: ask only for the rows still expected
+                max_rep = max(1, expected + 1 - min(got[ci] for ci in active))
         state.rows = n_rows
 
     def _fill(
