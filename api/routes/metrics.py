@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -17,6 +17,7 @@ from alerts.exposition import CONTENT_TYPE, Family, LabelSet
 from alerts.metrics import StoreCollector
 from alerts.probe import ProbeError, probe
 from api.deps import SessionDep
+from kentongan.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,26 +45,33 @@ def _poller_stats(app: FastAPI) -> Mapping[str, float] | None:
     return {k: float(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
 
 
-def _village_qualified(engine: Engine) -> Iterable[Family]:
-    """``kentongan_village_qualified`` from the readiness engine, when it offers it."""
-    try:
-        from api.readiness.metrics import (  # type: ignore[import-not-found]
-            village_qualified_samples,
-        )
-    except ImportError:
-        return []
-    from sqlalchemy.orm import Session
+_LABEL_NAMES = {"village": "village_code", "district": "district_code"}
 
-    fam = Family(
-        "kentongan_village_qualified",
-        "gauge",
-        "1 when the village meets the Smart Kampung infrastructure qualifications.",
-    )
-    with Session(bind=engine) as session:
-        for labels, value in village_qualified_samples(session):
-            names = tuple(labels)
-            fam.add(LabelSet(names, tuple(str(labels[n]) for n in names)), value)
-    return [fam]
+
+def _village_qualified(settings: Settings) -> Callable[[Engine], Iterable[Family]]:
+    """``kentongan_village_qualified`` from the readiness engine
+    (``api.readiness.service.village_qualified_samples``), labels renamed to the metric
+    conventions (``village_code``, ``district_code``)."""
+
+    def source(engine: Engine) -> Iterable[Family]:
+        try:
+            from api.readiness.service import village_qualified_samples
+        except ImportError:
+            return []
+        from sqlalchemy.orm import Session
+
+        fam = Family(
+            "kentongan_village_qualified",
+            "gauge",
+            "1 when the village meets the Smart Kampung infrastructure qualifications.",
+        )
+        with Session(bind=engine) as session:
+            for labels, value in village_qualified_samples(session, settings):
+                names = tuple(_LABEL_NAMES.get(n, n) for n in labels)
+                fam.add(LabelSet(names, tuple(str(v) for v in labels.values())), value)
+        return [fam]
+
+    return source
 
 
 def install(app: FastAPI) -> None:
@@ -73,7 +81,7 @@ def install(app: FastAPI) -> None:
         app.state.engine,
         stale_after_seconds=settings.stale_after_intervals * settings.poll_interval_seconds,
         poller_stats=lambda: _poller_stats(app),
-        extra=(_village_qualified,),
+        extra=(_village_qualified(settings),),
     )
     app.include_router(router)
 

@@ -174,3 +174,11 @@ def test_metrics_endpoint(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     up = _by_name(response.text, "kentongan_device_up")
     assert up["olt-noc"] == 1 and len(up) == 15
+    fams = {f.name: f for f in text_string_to_metric_families(response.text)}
+    qualified = fams["kentongan_village_qualified"].samples
+    assert {s.labels["village_code"] for s in qualified} == {
+        "35.10.15.2004", "35.10.15.2005", "35.10.15.1003", "35.10.13.2013"}
+    assert fams["kentongan_poller_timeouts"].samples[0].value == 0
+    result = subprocess.run(["/usr/bin/promtool", "check", "metrics"],
+                            input=response.content, capture_output=True, timeout=30)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout
