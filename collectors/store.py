@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from collectors.base import DeviceStatus, InterfaceSample, Observation
@@ -443,6 +443,16 @@ def recompute_states(
     topo = Topology.load(session)
     links = list(session.scalars(select(Link)))
     rows = {r.device_id: r for r in session.scalars(select(DeviceState))}
+    gone = [d for d in rows if d not in topo.device_site]
+    if gone and topo.device_site:
+        # Devices removed from the inventory: their current state goes (history stays).
+        for chunk in _chunks(gone):
+            session.execute(delete(InterfaceState).where(InterfaceState.device_id.in_(chunk)))
+            session.execute(delete(DeviceState).where(DeviceState.device_id.in_(chunk)))
+        for device_id in gone:
+            del rows[device_id]
+        logger.info("store: dropped the state of %d devices no longer in the inventory",
+                    len(gone))
     for device_id in topo.device_site:
         if device_id not in rows:
             row = DeviceState(
@@ -569,6 +579,9 @@ def recompute_states(
             row.consecutive_failures = 0
 
     link_rows = {r.link_id: r for r in session.scalars(select(LinkState))}
+    stale_links = [lid for lid in link_rows if lid not in link_by_id]
+    for chunk in _chunks(stale_links):
+        session.execute(delete(LinkState).where(LinkState.link_id.in_(chunk)))
     for link in links:
         status, reason = _link_status(link, eff, oper)
         lrow = link_rows.get(link.id)

@@ -24,7 +24,7 @@ from collectors.store import (
     transitions,
 )
 from inventory.db import session_scope
-from inventory.models import MaintenanceWindow
+from inventory.models import Device, MaintenanceWindow
 from tests.collectors.conftest import T0, fail, iface, kiosk_obs, ok, seed_inventory
 
 POLICY = StorePolicy(down_after_failures=3, stale_after_intervals=3.0,
@@ -305,3 +305,16 @@ def test_device_still_dead_after_gateway_recovery_goes_down_on_its_own_evidence(
     assert state(db, "kiosk-kemiren-1", T0 + 5 * MIN) == "unreachable"
     poll(db, [ok("rtr-kemiren"), fail("kiosk-kemiren-1")], T0 + 6 * MIN)
     assert state(db, "kiosk-kemiren-1", T0 + 6 * MIN) == "down"
+
+
+def test_state_of_devices_removed_from_inventory_is_dropped(db: Engine) -> None:
+    all_ok(db, T0)
+    with session_scope(db) as s:
+        s.delete(s.get(Device, "kiosk-kemiren-1"))
+    with session_scope(db) as s:
+        recompute_states(s, policy=POLICY, now=T0 + MIN)
+    with session_scope(db) as s:
+        ids = {v.device_id for v in device_states(s, policy=POLICY, now=T0 + MIN)}
+        history = transitions(s, kind="device", subject="kiosk-kemiren-1")
+    assert ids == {"olt-glagah", "rtr-kemiren"}
+    assert history  # the history stays for availability reports
