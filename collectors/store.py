@@ -256,8 +256,8 @@ def record_observations(
 
     Args:
         session: an open session.
-        observations: this cycle's results (any number of devices, at most one each is
-            sensible; later ones win).
+        observations: this cycle's results, applied in the order they were taken (a
+            device polled twice since the last write counts twice).
         policy: the rules (defaults: 3 failures, 3 intervals, 60 s).
         intervals: each device's poll interval in seconds (for staleness).
         now: the time of the write (tests inject a clock).
@@ -268,22 +268,21 @@ def record_observations(
     """
     policy = policy or StorePolicy()
     now = as_utc(now or utcnow())
-    by_device: dict[str, Observation] = {}
-    for obs in observations:
-        by_device[obs.device_id] = obs
-    ids = list(by_device)
+    ordered = sorted(observations, key=lambda o: o.started_at)
+    ids = list(dict.fromkeys(o.device_id for o in ordered))
     existing: dict[str, DeviceState] = {}
     for chunk in _chunks(ids):
         by_id = select(DeviceState).where(DeviceState.device_id.in_(chunk))
         existing.update((r.device_id, r) for r in session.scalars(by_id))
     iface_rows: dict[tuple[str, int], InterfaceState] = {}
-    with_ifaces = [d for d, o in by_device.items() if o.interfaces]
+    with_ifaces = list(dict.fromkeys(o.device_id for o in ordered if o.interfaces))
     for chunk in _chunks(with_ifaces):
         stmt = select(InterfaceState).where(InterfaceState.device_id.in_(chunk))
         for irow in session.scalars(stmt):
             iface_rows[(irow.device_id, irow.if_index)] = irow
 
-    for device_id, obs in by_device.items():
+    for obs in ordered:
+        device_id = obs.device_id
         row = existing.get(device_id)
         if row is None:
             row = DeviceState(

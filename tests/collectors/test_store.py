@@ -318,3 +318,11 @@ def test_state_of_devices_removed_from_inventory_is_dropped(db: Engine) -> None:
         history = transitions(s, kind="device", subject="kiosk-kemiren-1")
     assert ids == {"olt-glagah", "rtr-kemiren"}
     assert history  # the history stays for availability reports
+
+
+def test_two_polls_of_one_device_in_one_batch_both_count(db: Engine) -> None:
+    all_ok(db, T0)
+    first, second, third = fail("rtr-kemiren"), fail("rtr-kemiren"), fail("rtr-kemiren")
+    first.started_at, second.started_at, third.started_at = (T0 + k * SEC for k in (1, 2, 3))
+    poll(db, [third, first, second], T0 + 4 * SEC)
+    assert state(db, "rtr-kemiren", T0 + 4 * SEC) == "down"
