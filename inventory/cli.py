@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+from typing import Any
 from pathlib import Path
 
 import typer
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -71,7 +79,7 @@ def import_command(
         transient=True,
         disable=as_json or not err.is_terminal,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def hook(kind: str, n: int) -> None:
         if kind not in tasks:
@@ -157,6 +165,8 @@ def list_command(
     from inventory.models import Device, Link, Region, Site
 
     table = Table()
+    q: Any
+    cols: tuple[str, ...]
     with session_scope(_engine()) as session:
         if kind == ListKind.DEVICES:
             q = (

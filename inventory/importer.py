@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import JSON, DateTime, delete, select, update
+from sqlalchemy import JSON, DateTime, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
@@ -312,7 +312,7 @@ class Importer:
     def _bulk_insert(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert new rows the fast way the database offers: ``COPY`` into PostgreSQL,
         the driver's ``executemany`` into SQLite (same transaction as the session)."""
-        table = model.__table__
+        table: Table = model.__table__  # type: ignore[assignment]
         columns = list(rows[0])
         connection = self.session.connection()
         dialect = connection.dialect.name
@@ -327,7 +327,7 @@ class Importer:
         ]
         quote = connection.dialect.identifier_preparer.quote
         names = ", ".join(quote(c) for c in columns)
-        driver = connection.connection.driver_connection
+        driver: Any = connection.connection.driver_connection
         if dialect == "postgresql":
             with (
                 driver.cursor() as cursor,
@@ -470,10 +470,10 @@ class Importer:
         if not site_ids or not self.writing:
             return
         existing: dict[str, list[dict[str, Any]]] = {}
-        for row in self.session.execute(
+        for found in self.session.execute(
             select(SiteFacility.__table__).where(SiteFacility.site_id.in_(site_ids))
         ).mappings():
-            existing.setdefault(row["site_id"], []).append(dict(row))
+            existing.setdefault(found["site_id"], []).append(dict(found))
         wanted: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             wanted.setdefault(row["site_id"], []).append(row)
@@ -501,7 +501,7 @@ class Importer:
         self.session.execute(delete(SiteFacility).where(SiteFacility.site_id.in_(stale)))
         inserts = [r for s in stale for r in wanted.get(s, [])]
         if inserts:
-            self.session.execute(SiteFacility.__table__.insert(), inserts)
+            self.session.execute(insert(SiteFacility), inserts)
 
     def _import_devices(self, sources: list[Source]) -> None:
         sites = self.known("sites")
@@ -574,8 +574,8 @@ class Importer:
             return
         for chunk in _chunks(updates, CHUNK):
             self.session.execute(update(Device), chunk)
-        parents = dict(
-            self.session.execute(
+        parents: dict[str, str | None] = dict(
+            self.session.execute(  # type: ignore[arg-type]
                 select(Device.id, Device.parent_device_id).where(
                     Device.parent_device_id.isnot(None)
                 )

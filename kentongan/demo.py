@@ -143,7 +143,9 @@ def run_demo(
         fleet = start_fleet(sims, workdir=workdir / "fleet", processes=2)
     cutter = None
     try:
-        point_inventory_at_fleet(url, {k: tuple(v) for k, v in fleet.endpoints.items()}, workdir)
+        point_inventory_at_fleet(
+            url, {k: (v[0], v[1], v[2]) for k, v in fleet.endpoints.items()}, workdir
+        )
         engine = get_engine(url)
         with Session(engine) as session:
             topology = Topology.load(session)
