@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
