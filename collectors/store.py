@@ -848,6 +848,9 @@ def _subject_availability(
     return result
 
 
+GROUP_KINDS = ("site", "village", "district")
+
+
 def availability(
     session: Session,
     *,
@@ -876,120 +879,144 @@ def availability(
     Raises:
         ValueError: for an unknown ``kind``.
     """
+    return availability_many(
+        session, kind=kind, subjects=[subject], start=start, end=end, policy=policy, now=now
+    )[subject]
+
+
+def availability_many(
+    session: Session,
+    *,
+    kind: str,
+    subjects: Iterable[str] | None = None,
+    start: datetime,
+    end: datetime,
+    policy: StorePolicy | None = None,
+    now: datetime | None = None,
+) -> dict[str, AvailabilityResult]:
+    """:func:`availability` for many subjects of one kind at once (a handful of queries
+    whatever their number): every village of the regency, every device of a district…
+
+    ``subjects=None`` means every device, link, site, village or district that has one.
+    """
+    if kind not in ("device", "link", *GROUP_KINDS):
+        raise ValueError(
+            f"unknown availability kind {kind!r}: use device, link, site, village or district"
+        )
     policy = policy or StorePolicy()
     now = as_utc(now or utcnow())
     start, end = as_utc(start), min(as_utc(end), now)
-    if end <= start:
-        return AvailabilityResult(percent=None)
+    wanted = None if subjects is None else list(dict.fromkeys(subjects))
+    placement = {
+        did: (site, village, district)
+        for did, site, village, district in session.execute(
+            select(Device.id, Device.site_id, Site.village_code, Site.district_code).join(
+                Site, Device.site_id == Site.id
+            )
+        )
+    }
     if kind == "link":
-        link = session.get(Link, subject)
-        endpoints = [link.a_device, link.z_device] if link is not None else []
-        spans = _maintenance_for_devices(session, endpoints, start, end)
-        return _availability_of(session, "link", [subject], start, end, spans, policy, now)
-    if kind == "device":
-        ids = [subject]
-    elif kind == "site":
-        ids = list(session.scalars(select(Device.id).where(Device.site_id == subject)))
-    elif kind in ("village", "district"):
-        column = Site.village_code if kind == "village" else Site.district_code
-        ids = list(
-            session.scalars(select(Device.id).join(Site, Device.site_id == Site.id).where(
-                column == subject
-            ))
-        )
+        ends = {
+            lid: (a, z)
+            for lid, a, z in session.execute(select(Link.id, Link.a_device, Link.z_device))
+        }
+        ids = list(ends) if wanted is None else wanted
+        groups = {lid: [lid] for lid in ids}
+    elif kind == "device":
+        ids = list(placement) if wanted is None else wanted
+        groups = {did: [did] for did in ids}
     else:
-        raise ValueError(f"unknown availability kind {kind!r}: use device, link, site, "
-                         "village or district")
-    total = AvailabilityResult(percent=None)
-    for device_id in ids:
-        spans = _maintenance_for_devices(session, [device_id], start, end)
-        total.add(_availability_of(session, "device", [device_id], start, end, spans, policy, now))
-    return total
+        pos = GROUP_KINDS.index(kind)
+        groups = {} if wanted is None else {g: [] for g in wanted}
+        for did, place in placement.items():
+            key = place[pos]
+            if wanted is None:
+                groups.setdefault(key, [])
+            if key in groups:
+                groups[key].append(did)
+        ids = [d for members in groups.values() for d in members]
+    results = {g: AvailabilityResult(percent=None) for g in groups}
+    if end <= start or not ids:
+        return results
+    windows = list(session.scalars(select(MaintenanceWindow)))
 
-
-def _maintenance_for_devices(
-    session: Session, device_ids: Sequence[str], start: datetime, end: datetime
-) -> list[Interval]:
-    """Maintenance intervals covering any of ``device_ids`` (its device, site or district)."""
-    if not device_ids:
-        return []
-    rows = list(
-        session.execute(
-            select(Device.id, Device.site_id, Site.district_code)
-            .join(Site, Device.site_id == Site.id)
-            .where(Device.id.in_(list(device_ids)))
-        )
-    )
-    if not rows:
-        return []
-    keys = {k for row in rows for k in row}
-    windows = list(
-        session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.target.in_(keys)))
-    )
-    spans: list[Interval] = []
-    for device_id, site_id, district in rows:
-        spans.extend(
-            maintenance_intervals(
-                windows, start, end, device_id=device_id, site_id=site_id, district_code=district
-            )
-        )
-    return merge(spans)
-
-
-def _availability_of(
-    session: Session,
-    kind: str,
-    subjects: Sequence[str],
-    start: datetime,
-    end: datetime,
-    spans: Sequence[Interval],
-    policy: StorePolicy,
-    now: datetime,
-) -> AvailabilityResult:
-    total = AvailabilityResult(percent=None)
-    for subject in subjects:
-        before = session.scalars(
-            select(StateTransition.to_status)
-            .where(
-                StateTransition.kind == kind,
-                StateTransition.subject == subject,
-                StateTransition.at < start,
-            )
-            .order_by(StateTransition.at.desc(), StateTransition.id.desc())
-            .limit(1)
-        ).first()
-        changes = [
-            (as_utc(t.at), t.from_status, t.to_status)
-            for t in session.scalars(
-                select(StateTransition)
-                .where(
-                    StateTransition.kind == kind,
-                    StateTransition.subject == subject,
-                    StateTransition.at >= start,
-                    StateTransition.at < end,
+    def spans_for(device_ids: Sequence[str]) -> list[Interval]:
+        out: list[Interval] = []
+        for did in device_ids:
+            site, _, district = placement.get(did, (None, None, None))
+            out.extend(
+                maintenance_intervals(
+                    windows, start, end, device_id=did, site_id=site, district_code=district
                 )
-                .order_by(StateTransition.at, StateTransition.id)
             )
-        ]
-        if kind == "device":
-            # The poller may have stopped: after the stale limit nothing is known.
-            row = session.get(DeviceState, subject)
-            if row is not None and row.last_poll_at is not None:
-                interval = row.poll_interval_seconds or policy.default_interval_seconds
-                cutoff = as_utc(row.last_poll_at) + timedelta(
-                    seconds=interval * policy.stale_after_intervals
-                )
-                last = changes[-1][2] if changes else (before or UNKNOWN)
-                if cutoff < end and last != UNKNOWN and (
-                    not changes or changes[-1][0] <= cutoff
-                ):
-                    changes.append((cutoff, last, UNKNOWN))
-        total.add(
-            _subject_availability(
-                before or UNKNOWN, changes, start=start, end=end, maintenance=spans
+        return merge(out)
+
+    subject_kind = "link" if kind == "link" else "device"
+    initial, changes = _history(session, subject_kind, ids, start, end)
+    cutoffs: dict[str, datetime] = {}
+    if subject_kind == "device":
+        for chunk in _chunks(ids):
+            for did, last_poll, interval in session.execute(
+                select(
+                    DeviceState.device_id,
+                    DeviceState.last_poll_at,
+                    DeviceState.poll_interval_seconds,
+                ).where(DeviceState.device_id.in_(chunk))
+            ):
+                if last_poll is not None:
+                    seconds = (interval or policy.default_interval_seconds) * (
+                        policy.stale_after_intervals
+                    )
+                    cutoffs[did] = as_utc(last_poll) + timedelta(seconds=seconds)
+    for group, members in groups.items():
+        for sid in members:
+            history = list(changes.get(sid, []))
+            before = initial.get(sid, UNKNOWN)
+            cutoff = cutoffs.get(sid)
+            if cutoff is not None and cutoff < end:
+                # The poller may have stopped: after the stale limit nothing is known.
+                last = history[-1][2] if history else before
+                if last != UNKNOWN and (not history or history[-1][0] <= cutoff):
+                    history.append((cutoff, last, UNKNOWN))
+            if kind == "link":
+                spans = spans_for([d for d in ends.get(sid, ()) if d])
+            else:
+                spans = spans_for([sid])
+            results[group].add(
+                _subject_availability(before, history, start=start, end=end, maintenance=spans)
             )
+    return results
+
+
+def _history(
+    session: Session, kind: str, subjects: Sequence[str], start: datetime, end: datetime
+) -> tuple[dict[str, str], dict[str, list[tuple[datetime, str, str]]]]:
+    """Each subject's state at ``start`` and its changes within ``[start, end)``."""
+    initial: dict[str, tuple[datetime, int, str]] = {}
+    changes: dict[str, list[tuple[datetime, str, str]]] = {}
+    st = StateTransition
+    for chunk in _chunks(list(subjects)):
+        last = (
+            select(st.subject, func.max(st.at).label("at"))
+            .where(st.kind == kind, st.subject.in_(chunk), st.at < start)
+            .group_by(st.subject)
+            .subquery()
         )
-    return total
+        for subject, at, tid, to_status in session.execute(
+            select(st.subject, st.at, st.id, st.to_status)
+            .join(last, (st.subject == last.c.subject) & (st.at == last.c.at))
+            .where(st.kind == kind)
+        ):
+            key = (as_utc(at), tid, to_status)
+            if subject not in initial or key[:2] > initial[subject][:2]:
+                initial[subject] = key
+        for subject, at, from_status, to_status in session.execute(
+            select(st.subject, st.at, st.from_status, st.to_status)
+            .where(st.kind == kind, st.subject.in_(chunk), st.at >= start, st.at < end)
+            .order_by(st.subject, st.at, st.id)
+        ):
+            changes.setdefault(subject, []).append((as_utc(at), from_status, to_status))
+    return {k: v[2] for k, v in initial.items()}, changes
 
 
 def flap_counts(

@@ -14,6 +14,7 @@ from collectors.store import (
     StorePolicy,
     Transition,
     availability,
+    availability_many,
     counter_delta,
     device_states,
     flap_counts,
@@ -193,7 +194,15 @@ def test_availability_excludes_maintenance_and_unreachable(db: Engine) -> None:
     assert district.up_s > site.up_s
     with session_scope(db) as s:
         flaps = flap_counts(s, kind="device", start=T0, end=end)
+        villages = availability_many(s, kind="village", start=T0, end=end, policy=POLICY,
+                                     now=end)
+        devices = availability_many(s, kind="device", subjects=["rtr-kemiren", "nope"],
+                                    start=T0, end=end, policy=POLICY, now=end)
     assert flaps == {"rtr-kemiren": 2}
+    assert set(villages) == {"35.10.15.2004", "35.10.15.2005"}
+    assert villages["35.10.15.2004"].down_s == site.down_s
+    assert villages["35.10.15.2005"].subjects == 1  # the PoP's OLT
+    assert devices["rtr-kemiren"].down_s == res.down_s and devices["nope"].percent is None
 
 
 def test_availability_after_poller_stops_is_unknown(db: Engine) -> None:
