@@ -256,8 +256,8 @@ def correlate(session: Session, *, now: datetime | None = None, min_sites: int =
             continue
         starts = min(as_utc(i.starts_at) for i in device_rows if i.site_id in sites)
         session.add(_area_incident(session, link_id, sites, starts=starts, now=now))
-    for link_id, inc in open_areas.items():
-        if link_id not in areas or link_id in link_down:
+    for area_link, inc in open_areas.items():
+        if area_link not in areas or area_link in link_down:
             inc.status, inc.ends_at, inc.updated_at = RESOLVED, now, now
     session.flush()
 

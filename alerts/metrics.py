@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import Engine, select, text
@@ -142,13 +143,14 @@ class StoreCollector:
             session = Session(bind=conn)
             topo = Topology.load(session)
             paths = fibre_paths(topo)
-            region_names = dict(
-                conn.execute(
+            region_names: dict[str, str] = {
+                code: name
+                for code, name in conn.execute(
                     select(Region.code, Region.name).where(
                         Region.level.in_(("kecamatan", "desa", "kelurahan"))
                     )
-                ).all()
-            )
+                )
+            }
             sites = conn.execute(
                 select(Site.id, Site.name, Site.kind, Site.village_code, Site.district_code)
             ).all()
@@ -211,12 +213,12 @@ class StoreCollector:
         topo: Topology,
         paths: Paths,
         region_names: Mapping[str, str],
-        sites: list,  # type: ignore[type-arg]
-        devices: list,  # type: ignore[type-arg]
+        sites: Sequence[Any],
+        devices: Sequence[Any],
         windows: list[MaintenanceWindow],
-        states: Mapping[str, tuple],  # type: ignore[type-arg]
-        interfaces: list,  # type: ignore[type-arg]
-        link_rows: list,  # type: ignore[type-arg]
+        states: Mapping[str, Any],
+        interfaces: Sequence[Any],
+        link_rows: Sequence[Any],
     ) -> list[Family]:
         site_info = Family("kentongan_site", "info", "A site of the inventory, with its names.")
         device_info = Family("kentongan_device", "info", "A device of the inventory.")
@@ -365,8 +367,8 @@ class StoreCollector:
         )
         c_in, c_out, e_in, e_out, d_in, d_out = (f.samples.append for f in counters)
         for did, if_index, if_name, admin, oper, speed, *values in interfaces:
-            base = base_of.get(did)
-            if base is None:
+            dev_base = base_of.get(did)
+            if dev_base is None:
                 continue
             name = if_name or f"if{if_index}"
             key = (did, name)
@@ -374,7 +376,7 @@ class StoreCollector:
                 name = f"{name}#{if_index}"
                 key = (did, name)
             seen.add(key)
-            labels = base.child("interface", name)
+            labels = dev_base.child("interface", name)
             link = link_of.get(key)
             if link is not None:
                 labels = labels.child("link", link)
@@ -384,12 +386,12 @@ class StoreCollector:
                 oper_add((labels, 1 if oper else 0))
             if speed is not None:
                 speed_add((labels, speed * 1_000_000))
-            c_in((labels, values[0] or 0))
-            c_out((labels, values[1] or 0))
-            e_in((labels, values[2] or 0))
-            e_out((labels, values[3] or 0))
-            d_in((labels, values[4] or 0))
-            d_out((labels, values[5] or 0))
+            c_in((labels, int(values[0] or 0)))
+            c_out((labels, int(values[1] or 0)))
+            e_in((labels, int(values[2] or 0)))
+            e_out((labels, int(values[3] or 0)))
+            d_in((labels, int(values[4] or 0)))
+            d_out((labels, int(values[5] or 0)))
 
         for lid, medium, capacity, uplink_of, status, *_ends in link_rows:
             path = paths.link.get(lid, (lid,))

@@ -193,14 +193,18 @@ def site_outages(
     )
     outages: list[Outage] = []
     for device_id in devices:
-        rows = session.execute(
-            select(StateTransition.from_status, StateTransition.to_status, StateTransition.at)
-            .where(StateTransition.kind == "device", StateTransition.subject == device_id,
-                   StateTransition.at < end)
-            .order_by(StateTransition.at, StateTransition.id)
-        ).all()
+        rows = [
+            (str(r[0]), str(r[1]), r[2])
+            for r in session.execute(
+                select(StateTransition.from_status, StateTransition.to_status,
+                       StateTransition.at)
+                .where(StateTransition.kind == "device", StateTransition.subject == device_id,
+                       StateTransition.at < end)
+                .order_by(StateTransition.at, StateTransition.id)
+            )
+        ]
         device_spans = spans + maintenance_intervals(windows, start, end, device_id=device_id)
-        for lo, hi, status in _timeline([tuple(r) for r in rows], start, end):
+        for lo, hi, status in _timeline(rows, start, end):
             stop = hi or min(end, now)
             if _covered(lo, stop, device_spans):
                 continue
@@ -289,9 +293,15 @@ def sla_report(
 
         availability_fn = availability
     topo = Topology.load(session)
-    names = dict(session.execute(select(Region.code, Region.name)).all())
-    media = dict(session.execute(select(Link.uplink_of, Link.medium)
-                                 .where(Link.uplink_of.is_not(None))).all())
+    names: dict[str, str] = {
+        code: name for code, name in session.execute(select(Region.code, Region.name))
+    }
+    media: dict[str, str] = {
+        site: medium
+        for site, medium in session.execute(
+            select(Link.uplink_of, Link.medium).where(Link.uplink_of.is_not(None)))
+        if site is not None
+    }
     villages: dict[str, _Village] = {}
     query = select(Site.id, Site.kind, Site.village_code, Site.district_code).where(
         Site.kind.in_([k.value for k in SERVICE_POINT_KINDS]), Site.status != "decommissioned")
