@@ -199,6 +199,16 @@ def classify(exc: BaseException) -> str:
     return f"ssh error: {type(exc).__name__}"
 
 
+_HINTS = {
+    "unknown host key": " (check the key, then add it to the profile's known_hosts file: "
+    "ssh-keyscan -p PORT ADDRESS >> KNOWN_HOSTS)",
+    "host key mismatch": " (the host key changed: a replaced kiosk or an impostor; verify "
+    "before updating known_hosts)",
+    "auth failed": " (check the profile's username and key; is the public key in "
+    "~/.ssh/authorized_keys on the device?)",
+}
+
+
 class SshCollector:
     """Polls kiosks and SNMP-less network devices over SSH (the ``Collector`` protocol).
 
@@ -296,6 +306,11 @@ class SshCollector:
         obs = Observation(device_id=target.device_id, protocol="ssh", ok=False,
                           started_at=started, duration_seconds=0.0)
         conn = None
+        if target.ssh is None:
+            obs.reason = "configuration error: no SSH credentials profile"
+            obs.extra["configuration_error"] = True
+            logger.error("ssh %s: %s", target.device_id, obs.reason)
+            return obs
         try:
             conn = self._connect(**self.connection_params(target))
             platform = target.device_type or "linux"
@@ -318,8 +333,8 @@ class SshCollector:
         except Exception as exc:  # every device-side failure becomes a result
             obs.reason = classify(exc)
             obs.kiosk = None
-            logger.warning("ssh %s (%s:%d): %s", target.device_id, target.address,
-                           target.ssh_port, obs.reason)
+            logger.warning("ssh %s (%s:%d): %s%s", target.device_id, target.address,
+                           target.ssh_port, obs.reason, _HINTS.get(obs.reason, ""))
             logger.debug("ssh %s: %s: %s", target.device_id, type(exc).__name__,
                          str(exc).splitlines()[:1])
         finally:

@@ -175,3 +175,13 @@ def test_mikrotik_parsing_with_ntc_templates() -> None:
 def test_classify_unknown_errors() -> None:
     assert classify(RuntimeError("boom")) == "ssh error: RuntimeError"
     assert classify(ConnectionRefusedError()) == "connection refused"
+
+
+async def test_target_without_ssh_credentials_is_a_configuration_error() -> None:
+    ssh = SshCollector(workers=1)
+    try:
+        obs = await ssh.collect(Target(device_id="k", role="kiosk", address="127.0.2.1"))
+    finally:
+        await ssh.aclose()
+    assert not obs.ok and obs.reason == "configuration error: no SSH credentials profile"
+    assert obs.extra["configuration_error"] is True  # the store reads it as unknown, not down
