@@ -15,9 +15,10 @@ import random
 import shutil
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from inventory.db import dispose_engines, get_engine
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "banyuwangi"
 DEMO_DIR = Path(".kentongan-demo")
-APP_VERSIONS = ("2.3.1", "2.3.1", "2.3.1", "2.2.0")
+APP_VERSIONS = ("2.4.1", "2.4.1", "2.4.0", "2.4.1", "2.3.1")
+HISTORY_DAYS = 30
 
 
 def prepare(workdir: Path, *, device_limit: int | None = None) -> tuple[str, list[Device]]:
@@ -77,6 +79,109 @@ def point_inventory_at_fleet(
             update(Device).where(Device.id.not_in(list(endpoints))).values(enabled=False)
         )
         session.commit()
+
+
+def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int:
+    """Give the demo a month of past: every device and link up since ``days`` ago, and for
+    about one village in five a few outages of its uplink (the devices behind it
+    unreachable meanwhile), so availability, SLA and readiness have something to show.
+    Returns the number of transitions written."""
+    from collectors.models import StateTransition
+
+    rng = random.Random(seed)
+    engine = get_engine(url)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=days, minutes=5)
+    rows: list[dict[str, object]] = []
+    with Session(engine) as session:
+        topology = Topology.load(session)
+        enabled = set(session.scalars(select(Device.id).where(Device.enabled.is_(True))))
+    for device in sorted(enabled):
+        rows.append(
+            {
+                "kind": "device",
+                "subject": device,
+                "from_status": "unknown",
+                "to_status": "up",
+                "at": start,
+                "reason": "demo history",
+            }
+        )
+    for link in sorted(topology.link_ends):
+        rows.append(
+            {
+                "kind": "link",
+                "subject": link,
+                "from_status": "unknown",
+                "to_status": "up",
+                "at": start,
+                "reason": "demo history",
+            }
+        )
+    villages = sorted(
+        s for s, k in topology.site_kind.items() if k in ("village_office", "kelurahan_office")
+    )
+    for site in villages:
+        if rng.random() > 0.2:
+            continue
+        link = topology.site_uplink.get(site)
+        gateway = topology.gateway(site)
+        if link is None or gateway is None:
+            continue
+        behind = [
+            n.id
+            for n in topology.behind(Node("link", link))
+            if n.kind == "device" and n.id in enabled and n.id != gateway
+        ]
+        for _ in range(rng.randint(1, 3)):
+            begin = start + timedelta(minutes=rng.uniform(60, (days - 1) * 1440))
+            end = begin + timedelta(minutes=rng.choice((12, 45, 90, 240, 600)))
+            reason = rng.choice(("fibre cut", "ONT power loss", "PLN outage"))
+            rows.append(
+                {
+                    "kind": "link",
+                    "subject": link,
+                    "from_status": "up",
+                    "to_status": "down",
+                    "at": begin,
+                    "reason": reason,
+                }
+            )
+            rows.append(
+                {
+                    "kind": "link",
+                    "subject": link,
+                    "from_status": "down",
+                    "to_status": "up",
+                    "at": end,
+                    "reason": "restored",
+                }
+            )
+            for device, status in [(gateway, "down"), *((d, "unreachable") for d in behind)]:
+                rows.append(
+                    {
+                        "kind": "device",
+                        "subject": device,
+                        "from_status": "up",
+                        "to_status": status,
+                        "at": begin,
+                        "reason": reason,
+                    }
+                )
+                rows.append(
+                    {
+                        "kind": "device",
+                        "subject": device,
+                        "from_status": status,
+                        "to_status": "up",
+                        "at": end,
+                        "reason": "restored",
+                    }
+                )
+    with Session(engine) as session:
+        session.execute(insert(StateTransition), rows)
+        session.commit()
+    return len(rows)
 
 
 class FibreCutter:
@@ -146,6 +251,7 @@ def run_demo(
         point_inventory_at_fleet(
             url, {k: (v[0], v[1], v[2]) for k, v in fleet.endpoints.items()}, workdir
         )
+        seed_history(url)
         engine = get_engine(url)
         with Session(engine) as session:
             topology = Topology.load(session)
