@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from inventory.db import session_scope
@@ -317,7 +317,7 @@ class _Recorder:
             )
             if event is not None:
                 conn.execute(
-                    RolloutEvent.__table__.insert().values(
+                    insert(RolloutEvent).values(
                         rollout_id=self.rollout_id,
                         device_id=device_id,
                         at=now,
@@ -895,6 +895,7 @@ def _run_one_batch(
 
 
 def _finish(engine: Engine, rid: int, now: datetime, *, aborted: bool) -> RolloutSummary:
+    message: str | None
     with session_scope(engine) as session:
         counts = _counts(session, rid)
         rollout = session.get(Rollout, rid)

@@ -87,11 +87,11 @@ def plan_batches(
         raise RolloutError(f"canary village {village} has no kiosk in this rollout")
     first = in_village[:canary] if canary > 0 else in_village
     chosen = set(first)
-    rest = [h for h in ordered if h.device_id not in chosen]
-    size = batch.size(len(rest)) if rest else 1
+    remaining = [h for h in ordered if h.device_id not in chosen]
+    size = batch.size(len(remaining)) if remaining else 1
     batches = [first]
     districts: dict[str, list[str]] = {}
-    for h in rest:
+    for h in remaining:
         districts.setdefault(h.district_code, []).append(h.device_id)
     for ids in districts.values():
         batches.extend(_chunks(ids, size))

@@ -114,8 +114,15 @@ class KioskFleet:
         }
 
     def envvars(self) -> dict[str, str]:
-        """Environment for Ansible: SSH control sockets inside the fleet's directory."""
-        return {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir)}
+        """Environment for Ansible: SSH control sockets and temporary files inside the
+        fleet's directory."""
+        tmp = self.base / "ansible-tmp"
+        tmp.mkdir(exist_ok=True)
+        return {
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir),
+            "ANSIBLE_LOCAL_TEMP": str(tmp / "local"),
+            "ANSIBLE_REMOTE_TEMP": str(tmp / "remote"),
+        }
 
     def start(self, kiosk: Kiosk) -> None:
         """Start the sshd of ``kiosk`` and wait until it listens."""

@@ -44,7 +44,7 @@ def cli_env(
         "KENTONGAN_RELEASE_DIR": str(releases),
         "KENTONGAN_SERVICE_HOURS": "00:00-00:00",
         "KENTONGAN_LOG_LEVEL": "WARNING",
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": fleet.envvars()["ANSIBLE_SSH_CONTROL_PATH_DIR"],
+        **fleet.envvars(),
         "VARS_FILE": str(vars_file),
     }
     for key, value in env.items():

@@ -21,10 +21,11 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
-def test_syntax_check(playbook: str) -> None:
+def test_syntax_check(playbook: str, tmp_path: Path) -> None:
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,", playbook],
-        cwd=PLAYBOOK_DIR, env=_env(), capture_output=True, text=True, timeout=120,
+        cwd=PLAYBOOK_DIR, env=_env() | {"HOME": str(tmp_path)}, capture_output=True, text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
