@@ -58,13 +58,17 @@ def demo(
     devices: int | None = typer.Option(
         None, help="Limit the simulated fleet to this many devices (default: all)."
     ),
+    poll_interval: float = typer.Option(60.0, help="Seconds between two polls of a device."),
+    fibre_cuts: float = typer.Option(
+        300.0, help="Seconds between two simulated fibre cuts (0: none)."
+    ),
 ) -> None:
     """Run the embedded default: SQLite, the Banyuwangi sample, a simulated fleet, the
     poller, the API and the dashboard on http://127.0.0.1:8000.
     """
     from kentongan.demo import run_demo
 
-    run_demo(port=port, device_limit=devices)
+    run_demo(port=port, device_limit=devices, poll_interval=poll_interval, cut_every=fibre_cuts)
 
 
 def register(app: typer.Typer) -> None:

@@ -224,9 +224,15 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def run_demo(
-    *, port: int = 8000, device_limit: int | None = None, workdir: Path = DEMO_DIR
+    *,
+    port: int = 8000,
+    device_limit: int | None = None,
+    workdir: Path = DEMO_DIR,
+    poll_interval: float = 60.0,
+    cut_every: float = 300.0,
 ) -> None:
     """Set everything up and serve until Ctrl-C."""
+    workdir = workdir.resolve()
     import uvicorn
     from rich.console import Console
 
@@ -255,13 +261,14 @@ def run_demo(
         engine = get_engine(url)
         with Session(engine) as session:
             topology = Topology.load(session)
-        cutter = FibreCutter(fleet, topology)
-        cutter.start()
+        if cut_every > 0:
+            cutter = FibreCutter(fleet, topology, every=cut_every, lasts=cut_every / 2)
+            cutter.start()
         settings = Settings(
             database_url=url,
             port=port,
             run_poller=True,
-            poll_interval_seconds=60.0,
+            poll_interval_seconds=poll_interval,
             poll_timeout_seconds=3.0,
             public_readiness=True,
         )
