@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,15 @@ def _seed(engine, fleet: KioskFleet) -> None:  # type: ignore[no-untyped-def]
                                ssh_port=k.port, ssh_profile="bench", tags=[]))
 
 
+def _stop_on_sigterm() -> None:
+    def handler(_signum: int, _frame: object) -> None:
+        raise SystemExit("terminated")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:
+    _stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3, help="runs per side")
