@@ -9,6 +9,7 @@ so reads stay fast at national scale. Verdict changes are recorded in
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -193,6 +194,19 @@ def compute_board(
 ) -> Board:
     """Evaluate every village; when ``record``, write the verdicts that changed to the
     history (committing the session)."""
+    gc_was_enabled = gc.isenabled()
+    # Millions of short-lived objects: cyclic GC passes would cost more than the work.
+    gc.disable()
+    try:
+        return _compute_board(session, policy, now=now, record=record)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _compute_board(
+    session: Session, policy: Policy, *, now: datetime | None, record: bool
+) -> Board:
     started = time.perf_counter()
     now = as_utc(now or utcnow())
     loaded: LoadedInputs = load_inputs(session, policy, now=now)
@@ -252,6 +266,11 @@ class BoardCache:
             logger.exception("readiness: background refresh failed")
         finally:
             self._refreshing = False
+
+    def warm(self) -> None:
+        """Compute the first board in a background thread (at start-up)."""
+        if self.ttl > 0 and self._board is None:
+            threading.Thread(target=self.get, name="readiness-warm", daemon=True).start()
 
     def invalidate(self) -> None:
         """Forget the board: the next read recomputes it (after an inventory write)."""

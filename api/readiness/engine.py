@@ -245,9 +245,12 @@ def _mandatory(policy: Policy) -> dict[str, bool]:
 def _result(check_id: str, status: Status, policy: Policy, explain: Explain, *,
             blocked_by: str | None = None) -> CheckResult:
     return CheckResult(
-        id=check_id, group=check_id.split(".", 1)[0], status=status,
+        id=check_id, group=_GROUP[check_id], status=status,
         mandatory=_mandatory(policy)[check_id], explain=explain, blocked_by=blocked_by,
     )
+
+
+_GROUP = {cid: cid.split(".", 1)[0] for cid in CHECK_IDS}
 
 
 def _down_upstream(links: Iterable[LinkFact], now: datetime, max_age: float) -> LinkFact | None:
@@ -478,7 +481,7 @@ def check_kiosk_seen(v: VillageInputs, policy: Policy, now: datetime) -> CheckRe
 
     seen = [k.last_ok_at for k in v.kiosks if _fresh(now, k.last_ok_at, max_age)]
     if seen:
-        best = max(as_utc(t) for t in seen if t is not None)
+        best = max(t for t in seen if t is not None)
         return _result(cid, Status.PASS, policy, lambda: (
             f"A kiosk answered at {format_wib(best)}.",
             f"Kios terakhir menjawab {format_wib(best)}.", evidence()))
@@ -492,7 +495,7 @@ def check_kiosk_seen(v: VillageInputs, policy: Policy, now: datetime) -> CheckRe
         return _result(cid, Status.UNKNOWN, policy, lambda: (
             f"The kiosks were not polled in the last {max_age:g} min.",
             f"Kios tidak dipantau dalam {max_age:g} menit terakhir.", evidence()))
-    last = max((as_utc(k.last_ok_at) for k in v.kiosks if k.last_ok_at), default=None)
+    last = max((k.last_ok_at for k in v.kiosks if k.last_ok_at), default=None)
     return _result(cid, Status.FAIL, policy, lambda: (
         f"No kiosk answered in {max_age:g} min (last: {format_wib(last)}).",
         f"Tidak ada kios yang menjawab dalam {max_age:g} menit (terakhir: "

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, inspect, select
 from sqlalchemy.orm import Session
@@ -32,6 +32,15 @@ from inventory.models import Device, Link, Region, Site, SiteFacility
 from kentongan.timeutil import as_utc
 
 logger = logging.getLogger(__name__)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware UTC, cheaply: SQLite hands back naive UTC values, PostgreSQL aware ones."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 _table_cache: dict[tuple[str, str], bool] = {}
 
@@ -124,7 +133,7 @@ def _link_availability(
         .order_by(StateTransition.at, StateTransition.id)
     ):
         if subject in wanted:
-            changes[subject].append((as_utc(at), from_status, to_status))
+            changes[subject].append((_utc(at), from_status, to_status))  # type: ignore[arg-type]
     return {
         lid: _availability(changes.get(lid, []), before.get(lid, "unknown"), start=start, end=end)
         for lid in wanted
@@ -177,8 +186,8 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
         .join(Device, Device.id == Link.a_device)
         .outerjoin(LinkState, LinkState.link_id == Link.id)
     ):
-        links[lid] = LinkFact(lid, medium, status, since and as_utc(since),
-                              updated and as_utc(updated), reason)
+        links[lid] = LinkFact(lid, medium, status, _utc(since),
+                              _utc(updated), reason)
         link_a_site[lid] = a_site
         if uplink_of:
             site_uplink[uplink_of] = lid
@@ -192,8 +201,8 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
         .where(Device.role == DeviceRole.KIOSK, Device.enabled.is_(True), Site.kind.in_(kinds))
         .order_by(Device.id)
     ):
-        kiosks[sid].append(DeviceFact(did, "kiosk", status, last_poll and as_utc(last_poll),
-                                      last_ok and as_utc(last_ok), version, reason))
+        kiosks[sid].append(DeviceFact(did, "kiosk", status, _utc(last_poll),
+                                      _utc(last_ok), version, reason))
 
     attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)
     for sid, facility, value, by, at, evidence, expires in session.execute(
@@ -204,7 +213,7 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
         .where(Site.kind.in_(kinds))
     ):
         attestations[sid][facility] = Attestation(
-            facility, value, by, at and as_utc(at), evidence, expires and as_utc(expires),
+            facility, value, by, _utc(at), evidence, _utc(expires),
         )
 
     incidents: dict[str, list[IncidentFact]] | None = None
@@ -219,7 +228,7 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
                    Incident.severity.in_(policy.incidents.no_open_critical.severities))
             .order_by(Incident.starts_at)
         ):
-            incidents[sid].append(IncidentFact(iid, severity, summary, starts and as_utc(starts)))
+            incidents[sid].append(IncidentFact(iid, severity, summary, _utc(starts)))
 
     window = timedelta(days=policy.network.availability.window_days)
     uplinks = {site_uplink[s] for s in village_site.values() if s in site_uplink}

@@ -28,9 +28,13 @@ def install_readiness(app: FastAPI, settings: Settings) -> None:
         return
     policy = load_policy(settings.policy_path)
     app.state.readiness_policy = policy
-    app.state.readiness_cache = board_cache(
-        app.state.engine, policy, ttl=settings.readiness_cache_seconds
-    )
+    cache = board_cache(app.state.engine, policy, ttl=settings.readiness_cache_seconds)
+    app.state.readiness_cache = cache
+
+    async def warm(_app: FastAPI) -> None:
+        cache.warm()
+
+    app.state.startup_hooks.append(warm)
 
 
 def get_board(request: Request) -> Board:

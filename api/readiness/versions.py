@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _VERSION = re.compile(
     r"^\s*v?(?P<nums>\d+(?:\.\d+)*)(?:[-.+~]?(?P<pre>(?:a|alpha|b|beta|rc|pre|dev)\.?\d*))?"
@@ -18,6 +19,11 @@ def parse_version(text: str | None) -> Version | None:
     """Parse ``text`` into a comparable key; None when it is not a version number."""
     if text is None:
         return None
+    return _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Version | None:
     match = _VERSION.match(text)
     if match is None:
         return None
