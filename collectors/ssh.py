@@ -216,8 +216,10 @@ class SshCollector:
         workers: threads for netmiko sessions (``settings.ssh_workers``).
         known_hosts: default known_hosts file when a profile names none; None means the
             user's ``~/.ssh/known_hosts``. Host keys are always checked.
-        timeout: seconds for each phase (TCP connect, banner, auth, each read).
-        deadline: outer limit of one poll (default ``4 × timeout + 2``).
+        timeout: seconds for each connection phase (TCP connect, SSH banner, auth): what a
+            server that accepts and stalls costs.
+        read_timeout: seconds for the session setup and each command's output.
+        deadline: outer limit of one poll (default ``3 × timeout + 2 × read_timeout``).
         kiosk_root: where the kiosk app lives (``{device_id}`` is filled in); the
             rollout playbooks use ``/opt/kiosk``.
         kiosk_service: systemd unit of the kiosk app.
@@ -232,6 +234,7 @@ class SshCollector:
         workers: int = 16,
         known_hosts: str | None = None,
         timeout: float = 5.0,
+        read_timeout: float = 15.0,
         deadline: float | None = None,
         kiosk_root: str = "/opt/kiosk",
         kiosk_service: str = "kiosk-app",
@@ -240,7 +243,8 @@ class SshCollector:
         self.workers = max(1, workers)
         self.known_hosts = known_hosts
         self.timeout = timeout
-        self.deadline = deadline or 4 * timeout + 2
+        self.read_timeout = read_timeout
+        self.deadline = deadline or 3 * timeout + 2 * read_timeout
         self.kiosk_root = kiosk_root
         self.kiosk_service = kiosk_service
         self._connect = connect
@@ -292,10 +296,10 @@ class SshCollector:
             "conn_timeout": t,
             "banner_timeout": t,
             "auth_timeout": t,
-            "blocking_timeout": t,
-            "timeout": t,
-            "read_timeout_override": t,
-            "session_timeout": t,
+            "blocking_timeout": self.read_timeout,
+            "timeout": self.read_timeout,
+            "read_timeout_override": self.read_timeout,
+            "session_timeout": self.read_timeout,
             "fast_cli": True,
             "verbose": False,
         }
@@ -317,13 +321,15 @@ class SshCollector:
             if platform == "linux":
                 root = self.kiosk_root.format(device_id=target.device_id)
                 output = conn.send_command(kiosk_script(root, self.kiosk_service),
-                                           read_timeout=self.timeout)
+                                           read_timeout=self.read_timeout)
                 obs.kiosk = parse_kiosk(output, now=started)
                 if obs.kiosk.uptime_seconds is not None:
                     obs.sys_uptime_ticks = int(obs.kiosk.uptime_seconds * 100)
             else:
                 commands = NETWORK_COMMANDS.get(platform, ())
-                outputs = {c: conn.send_command(c, read_timeout=self.timeout) for c in commands}
+                outputs = {
+                    c: conn.send_command(c, read_timeout=self.read_timeout) for c in commands
+                }
                 parsed = parse_network(platform, outputs)
                 obs.sys_name = parsed.get("sys_name")
                 obs.sys_descr = parsed.get("sys_descr")
