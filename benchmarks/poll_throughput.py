@@ -401,7 +401,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--agents", type=int, default=4, help="snmpd processes (at least)")
-    ap.add_argument("--pysnmp-devices", type=int, default=200,
+    ap.add_argument("--pysnmp-devices", type=int, default=100,
                     help="devices polled through pysnmp's high-level API (0: skip)")
     ap.add_argument("--snmpsim-devices", type=int, default=40,
                     help="8-interface routers on snmpsim, v2c only (0: skip)")

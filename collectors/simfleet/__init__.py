@@ -209,11 +209,11 @@ def build_recording(device: SimDevice, *, boot: float) -> str:
         for name, out in (("kiosk-app-version", device.app_version), ("kiosk-app-active",
                                                                          "active")):
             raw = name.encode()
-            idx = ".".join(map(str, (len(raw), *raw)))
-            add(f"{ext}.3.1.1.{idx}", "4", _text(out))
-            add(f"{ext}.3.1.2.{idx}", "4", _text(out))
-            add(f"{ext}.3.1.3.{idx}", "2", 1)
-            add(f"{ext}.3.1.4.{idx}", "2", 0)
+            sidx = ".".join(map(str, (len(raw), *raw)))
+            add(f"{ext}.3.1.1.{sidx}", "4", _text(out))
+            add(f"{ext}.3.1.2.{sidx}", "4", _text(out))
+            add(f"{ext}.3.1.3.{sidx}", "2", 1)
+            add(f"{ext}.3.1.4.{sidx}", "2", 0)
     recs.sort(key=lambda r: _oid_key(r[0]))
     return "".join(f"{o}|{t}|{v}\n" for o, t, v in recs)
 
@@ -437,7 +437,7 @@ def start_fleet(
             log.close()
             for d in chunk:
                 fleet.endpoints[d.id] = SimEndpoint(address, p_port, d.id)
-        first = {}
+        first: dict[int, SimEndpoint] = {}
         for ep in fleet.endpoints.values():
             first.setdefault(ep.port, ep)
         deadline = time.monotonic() + startup_timeout
