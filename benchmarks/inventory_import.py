@@ -66,8 +66,8 @@ def drop_schema(schema: str) -> None:
     admin.dispose()
 
 
-def run_kentongan(url: str, paths: list[Path]) -> tuple[float, float]:
-    """Upgrade + import in a child process; return (import seconds, peak RSS MiB)."""
+def run_kentongan(url: str, paths: list[Path]) -> tuple[float, float, float]:
+    """Upgrade + import in a child process; return (import seconds, peak RSS MiB, CPU s)."""
     env = dict(os.environ, KENTONGAN_DATABASE_URL=url)
     subprocess.run([*KENTONGAN, "db", "upgrade"], env=env, check=True, capture_output=True)
     code = (
@@ -77,7 +77,8 @@ def run_kentongan(url: str, paths: list[Path]) -> tuple[float, float]:
         f"e=make_engine({url!r});t=time.perf_counter();"
         "s=Session(e);r=import_paths(s,[Path(p) for p in sys.argv[1:]]);"
         "print(time.perf_counter()-t);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+        "u=resource.getrusage(resource.RUSAGE_SELF);"
+        "print(u.ru_maxrss/1024);print(u.ru_utime+u.ru_stime)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, *map(str, paths)],
@@ -87,8 +88,8 @@ def run_kentongan(url: str, paths: list[Path]) -> tuple[float, float]:
         text=True,
         cwd=ROOT,
     )
-    seconds, rss = out.stdout.split()
-    return float(seconds), float(rss)
+    seconds, rss, cpu = out.stdout.split()
+    return float(seconds), float(rss), float(cpu)
 
 
 def raw_sqlite(path: Path, fleet: Path, national: Path) -> float:
@@ -165,7 +166,7 @@ def main() -> int:
     national = ROOT / "examples" / "indonesia"
     print(
         f"{'villages':>9} {'db':>10} {'rows':>9} {'seconds':>8} {'rows/s':>8} "
-        f"{'peak MiB':>8} {'raw s':>6} {'ratio':>6}"
+        f"{'cpu s':>6} {'peak MiB':>8} {'raw s':>6} {'ratio':>6}"
     )
     with tempfile.TemporaryDirectory(prefix="ktg-bench-") as tmp:
         for villages in sizes:
@@ -187,19 +188,20 @@ def main() -> int:
             paths = [national, fleet]
             dbs = ["sqlite"] if args.skip_postgres else ["sqlite", "postgresql"]
             for db in dbs:
-                times, peaks = [], []
+                times, peaks, cpus = [], [], []
                 for n in range(args.repeat):
                     if db == "sqlite":
                         url = f"sqlite:///{tmp}/k-{villages}-{n}.db"
-                        seconds, rss = run_kentongan(url, paths)
+                        seconds, rss, cpu = run_kentongan(url, paths)
                     else:
                         url, schema = pg_schema_url()
                         try:
-                            seconds, rss = run_kentongan(url, paths)
+                            seconds, rss, cpu = run_kentongan(url, paths)
                         finally:
                             drop_schema(schema)
                     times.append(seconds)
                     peaks.append(rss)
+                    cpus.append(cpu)
                 raw = (
                     raw_sqlite(Path(tmp) / f"raw-{villages}.db", fleet, national)
                     if db == "sqlite"
@@ -208,9 +210,11 @@ def main() -> int:
                 med = statistics.median(times)
                 print(
                     f"{villages:>9,} {db:>10} {rows:>9,} {med:>8.1f} {rows / med:>8,.0f} "
-                    f"{max(peaks):>8.0f} {raw:>6.1f} {med / raw:>6.1f}",
+                    f"{statistics.median(cpus):>6.1f} {max(peaks):>8.0f} {raw:>6.1f} "
+                    f"{med / raw:>6.1f}",
                     flush=True,
                 )
+    print("cpu s = the importing process's own CPU time (the database server's is not in it)")
     print("ratio = Kentongan validated, diffed, all-or-nothing import / raw unvalidated load")
     print(
         f"benchmark process peak RSS: "
