@@ -186,6 +186,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[int] | None = None
         self._stop = asyncio.Event()
         self._stats = SchedulerStats()
         self._listeners: list[TransitionListener] = []
@@ -453,9 +454,12 @@ class Scheduler:
                     logger.exception("poller: reloading the inventory failed; keeping the "
                                      "previous target list")
                 last_reload = now
-            if now - last_flush >= self.flush_seconds:
-                await self.flush()
-                last_flush = self._clock()
+            if now - last_flush >= self.flush_seconds and (
+                self._flush_task is None or self._flush_task.done()
+            ):
+                # written from a worker thread while polling goes on
+                self._flush_task = asyncio.create_task(self.flush(), name="poller-flush")
+                last_flush = now
             wait = self._launch_due()
             wait = min(wait, max(0.005, self.flush_seconds - (self._clock() - last_flush)))
             self._wake.clear()
@@ -486,6 +490,9 @@ class Scheduler:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flush_task is not None:
+            await asyncio.gather(self._flush_task, return_exceptions=True)
+            self._flush_task = None
         if self._pending.observations:
             await self.flush()
         if self._listener_tasks:
