@@ -17,6 +17,7 @@ oids = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20).flatmap(
 )
 
 
+@settings(deadline=None)
 @given(oids)
 def test_oid_round_trip(oid: tuple[int, ...]) -> None:
     assert ber.decode_oid(ber.encode_oid_content(oid)) == oid
@@ -48,6 +49,7 @@ values = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=40), st.integers(0, 2**31 - 1),
        st.lists(st.tuples(oids, values), max_size=30))
 def test_response_round_trip_and_pysnmp_agrees(community: bytes, rid: int, vbs: list) -> None:
@@ -113,7 +115,7 @@ def test_every_truncation_raises_ber_error() -> None:
             ber.decode_v2c_message(msg[:n])
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_garbage_raises_only_ber_error(data: bytes) -> None:
     for fn in (ber.decode_v2c_message, ber.decode_v3_message, ber.peek_message_id,
@@ -122,7 +124,7 @@ def test_garbage_raises_only_ber_error(data: bytes) -> None:
             fn(data)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_mutated_messages_raise_only_ber_error(data: st.DataObject) -> None:
     msg = bytearray(_valid_message())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.snmp import counter_delta, counter_rate, uptime_went_back
@@ -47,12 +47,14 @@ def test_rate() -> None:
     assert counter_rate(1000, 7000, 0.0, bits=64, rebooted=False) is None
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.booleans())
 def test_counter32_delta_never_negative(prev: int, cur: int, rebooted: bool) -> None:
     d = counter_delta(prev, cur, bits=32, rebooted=rebooted)
     assert d is None or 0 <= d < 2**32
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.booleans())
 def test_counter64_delta_never_negative(prev: int, cur: int, rebooted: bool) -> None:
     d = counter_delta(prev, cur, bits=64, rebooted=rebooted)
