@@ -723,7 +723,7 @@ class SnmpCollector:
         if creds is None:
             raise CollectorError("no SNMP credentials", device=target.device_id)
         addr = (await self._resolve(target.address), target.snmp_port)
-        if creds.version in ("2c", "2", "1", "v2c"):
+        if creds.version in ("2c", "2", "v2c"):
             if creds.community is None:
                 raise CollectorError("SNMPv2c without a community", device=target.device_id)
             community = creds.community.get().encode()

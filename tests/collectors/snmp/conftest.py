@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -252,8 +251,3 @@ class UdpRelay:
         self._thread.join(timeout=2)
         self.front.close()
         self.back.close()
-
-
-def run(coro: object) -> object:
-    """Run a coroutine from sync code (for helpers)."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
