@@ -406,7 +406,7 @@ def main() -> None:
     ap.add_argument("--snmpsim-devices", type=int, default=40,
                     help="8-interface routers on snmpsim, v2c only (0: skip)")
     ap.add_argument("--snmpsim-concurrency", type=int, default=8,
-                    help="snmpsim collapses (timeouts) when many requests queue up")
+                    help="snmpsim costs ~65 ms per router poll: queues beyond the timeout")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
