@@ -63,6 +63,7 @@ UPDATE_PLAYBOOK = "kiosk-update.yml"
 STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT_SECONDS = 5.0
 ROLLED_BACK_MARK = "ROLLED_BACK"
+QUERY_TASK = "Note the running release"
 _ALLOWED_ANSIBLE_VARS = frozenset({"ansible_python_interpreter"})
 _VAR_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -345,9 +346,8 @@ class _Recorder:
         task = str(data.get("task") or "")[:255]
         res: Mapping[str, Any] = data.get("res") or {}
         if kind == "runner_on_ok":
-            facts = res.get("ansible_facts") or {}
-            if "kiosk_release_previous" in facts:
-                self.previous[host] = str(facts["kiosk_release_previous"] or "")
+            if task == QUERY_TASK and "previous_version" in res:
+                self.previous[host] = str(res.get("previous_version") or "")
                 self._write(host, {"last_task": task, "previous_version": self.previous[host]
                                    or None}, None)
             elif res.get("changed"):

@@ -109,7 +109,7 @@ class KioskFleet:
             "kiosk_manage_system": False,
             "kiosk_app_listen": "{{ ansible_host }}",
             "kiosk_app_port": self.app_port,
-            "kiosk_release_health_retries": 6,
+            "kiosk_release_health_retries": 3,
             "kiosk_release_health_delay": 0.5,
         }
 

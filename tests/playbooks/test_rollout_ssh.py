@@ -83,7 +83,7 @@ def test_failed_health_check_rolls_back_and_rollout_continues(
     try:
         rid, summary = start_rollout(
             inventory, fleet, releases, "1.1.0", FOUR, settings=rollout_settings,
-            canary=1, batch="100%", max_fail=50,
+            canary=0, batch="100%", max_fail=50,
         )
     finally:
         (bad.root / "fail-versions").unlink()
