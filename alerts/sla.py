@@ -114,6 +114,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     if not match:
         raise ReportError(f"expected YYYY-MM, got {month!r}", field="month")
     year, mon = int(match.group(1)), int(match.group(2))
+    if not 1970 <= year <= 9998:
+        raise ReportError(f"year {year} is out of range (1970-9998)", field="month")
     start = datetime(year, mon, 1, tzinfo=WIB)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=WIB)
     return as_utc(start), as_utc(end)

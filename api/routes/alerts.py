@@ -232,7 +232,7 @@ def _report(
             policy_path=settings.policy_path,
         )
     except ReportError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
 
 
 MonthQ = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (WIB)")]
@@ -241,7 +241,10 @@ MonthQ = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Y
 @router.get(
     "/reports/sla",
     response_model=SlaReport,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
+        400: {"description": "Month out of range or unknown cohort"},
+    },
 )
 def sla_report_route(
     session: SessionDep,

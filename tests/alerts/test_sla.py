@@ -60,7 +60,7 @@ def test_month_bounds_are_wib() -> None:
     assert start == datetime(2026, 9, 30, 17, tzinfo=UTC)
     assert end == datetime(2026, 10, 31, 17, tzinfo=UTC)
     assert month_bounds("2026-12")[1] == datetime(2026, 12, 31, 17, tzinfo=UTC)
-    for bad in ("2026-13", "26-10", "", "2026-1"):
+    for bad in ("2026-13", "26-10", "", "2026-1", "0000-01", "9999-12"):
         with pytest.raises(ReportError):
             month_bounds(bad)
 
@@ -118,6 +118,10 @@ def test_report_routes(client: TestClient, seeded: Engine) -> None:
     assert float(kemiren["link_outage_s"]) == 7200
     assert client.get("/api/v1/reports/sla", params={"month": "2026-13"}).status_code == 422
     assert client.get("/api/v1/reports/sla").status_code == 422
+    r = client.get("/api/v1/reports/sla", params={"month": "0000-01"})
+    assert r.status_code == 400 and "out of range" in r.text
+    r = client.get("/api/v1/reports/sla", params={"month": "2026-10", "cohort": "nope"})
+    assert r.status_code == 400 and "unknown cohort" in r.text
     page = client.get("/reports/sla", params={"month": "2026-10"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "fo-core-glagah" in page.text and "listrik / power" in page.text
