@@ -44,6 +44,7 @@ from collectors.store import (
 )
 from collectors.targets import CredentialError, TargetEntry, load_entries
 from inventory.db import session_scope
+from inventory.topology import Node, Topology
 from kentongan.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ class Scheduler:
         self._stop = asyncio.Event()
         self._stats = SchedulerStats()
         self._listeners: list[TransitionListener] = []
+        self._topology: Topology | None = None
         self._cycle_seen: set[str] = set()
         self._cycle_start: float | None = None
         self._wake: asyncio.Event | None = None
@@ -222,6 +224,7 @@ class Scheduler:
     def load_targets(self, device_ids: Sequence[str] | None = None) -> list[TargetEntry]:
         """(Re)read the inventory; new devices get a jittered first poll."""
         with session_scope(self.engine) as session:
+            self._topology = Topology.load(session)
             entries = load_entries(
                 session,
                 default_interval=self.default_interval,
@@ -373,6 +376,41 @@ class Scheduler:
                                            intervals=pending.intervals, now=at)
             return recompute_states(session, policy=self.policy, now=at)
 
+    def _recheck_behind(self, changes: Sequence[Transition]) -> None:
+        """A device or link came back up: poll what sits behind it now, without back-off
+        (a repaired fibre must not leave a village ``unreachable`` for a back-off period)."""
+        repaired = [Node(t.kind, t.subject) for t in changes  # type: ignore[arg-type]
+                    if t.to_status == "up" and t.kind in ("device", "link")]
+        if not repaired or self._topology is None:
+            return
+        children = self._topology.children()
+        behind: set[str] = set()
+        stack = [child for node in repaired for child in children.get(node, [])]
+        seen: set[Node] = set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node.kind == "device":
+                behind.add(node.id)
+            stack.extend(children.get(node, []))
+        now = self._clock()
+        woken = 0
+        for device_id in behind:
+            slot = self._slots.get(device_id)
+            if slot is None or slot.failures == 0:
+                continue
+            slot.failures = 0
+            slot.effective_interval = slot.entry.interval_seconds
+            if not slot.in_flight:
+                slot.due = min(slot.due, now + self._rng.uniform(0, 1.0) if self.jitter else now)
+            woken += 1
+        if woken:
+            logger.info("poller: %d devices behind a repaired fault are polled again now", woken)
+            if self._wake is not None:
+                self._wake.set()
+
     def _notify(self, changes: Sequence[Transition]) -> None:
         for listener in self._listeners:
             try:
@@ -403,6 +441,7 @@ class Scheduler:
             self._pending = pending
             return 0
         self._dispatch(changes)
+        self._recheck_behind(changes)
         self._stats.last_flush_seconds = time.perf_counter() - t0
         self._stats.last_flush_observations = len(pending.observations)
         self._stats.flushes_total += 1

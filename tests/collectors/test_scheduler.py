@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 
 from collectors.base import Observation, Target
 from collectors.scheduler import Scheduler
-from collectors.store import StorePolicy, device_states
+from collectors.store import StorePolicy, Transition, device_states
 from inventory.db import session_scope
 from inventory.models import Device, SnmpProfile
 from kentongan.timeutil import utcnow
-from tests.collectors.conftest import seed_inventory
+from tests.collectors.conftest import T0, seed_inventory
 
 SECRET = "s3cr3t-community-value"
 
@@ -243,3 +243,20 @@ async def test_transition_listeners_hear_a_device_come_back_up(fleet: Engine) ->
     assert ("kiosk-kemiren-1", "unknown", "down") in heard
     assert ("kiosk-kemiren-1", "down", "up") in heard
     assert ("olt-glagah", "unknown", "up") in heard
+
+
+def test_devices_behind_a_repaired_fault_are_polled_again_at_once(fleet: Engine) -> None:
+    clock = [1000.0]
+    sched = make(fleet, FakeCollector(), clock=lambda: clock[0], default_interval=60.0,
+                 max_backoff_seconds=900.0)
+    sched.load_targets()
+    for slot in sched._slots.values():  # everyone failed 5 times: backed off
+        slot.failures = 5
+        slot.effective_interval = sched._interval_for(slot)
+        slot.due = clock[0] + slot.effective_interval
+    assert sched.intervals()["kiosk-kemiren-1"] == 900.0
+    sched._recheck_behind([Transition("link", "fo-glagah-kemiren", "down", "up", T0, None)])
+    due = sched.due_in()
+    assert due["kiosk-kemiren-1"] <= 0 and due["rtr-kemiren"] <= 0  # behind the link
+    assert sched.intervals()["kiosk-kemiren-1"] == 60.0
+    assert due["olt-glagah"] == 900.0  # in front of it: untouched
