@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         default=True, description="Allow reading readiness without a token"
     )
     readiness_cache_seconds: float = Field(
-        default=5.0,
+        default=30.0,
         ge=0,
         le=3600,
         description="Keep the computed readiness board this long (0: recompute every read)",
