@@ -119,9 +119,8 @@ def run_playbook(
         if event_handler is not None:
             try:
                 event_handler(event)
-            except Exception:
-                logger.exception("rollout event handler failed on %s", event.get("event"))
-                raise
+            except Exception:  # a failing recorder must not leave Ansible half-run
+                logger.exception("event handler failed on %s", event.get("event"))
         return event.get("event") == "playbook_on_stats"
 
     def _cancel() -> bool:
