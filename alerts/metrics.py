@@ -290,6 +290,10 @@ class StoreCollector:
         link_capacity = Family(
             "kentongan_link_capacity_bps", "gauge", "Contracted capacity of the link (bits/s)."
         )
+        link_info = Family(
+            "kentongan_link", "info",
+            "A link of the inventory with its place in the fibre tree (joins probe series).",
+        )
 
         site_meta = {row[0]: row for row in sites}
         for sid, name, kind, village, district in sites:
@@ -406,11 +410,12 @@ class StoreCollector:
             if status in ("up", "down"):
                 link_up.add(labels, 1 if status == "up" else 0)
             link_capacity.add(labels, capacity)
+            link_info.add(labels, 1)
 
         health = self._health(states, now)
         return [
             site_info, device_info, up, unreachable, last_poll, duration, polls, errors, maint,
-            if_oper, if_admin, if_speed, *counters, link_up, link_capacity,
+            if_oper, if_admin, if_speed, *counters, link_info, link_up, link_capacity,
             on_battery, charge, runtime, app_info, app_up, disk_free, disk_size, *health,
         ]
 

@@ -16,17 +16,19 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from collectors.base import (
     Collector,
+    InterfaceSample,
     Observation,
     Secret,
     SnmpCredentials,
     SshCredentials,
     Target,
 )
-from inventory.models import Device, Site, SnmpProfile, SshProfile
+from inventory.models import Device, Link, Site, SnmpProfile, SshProfile
 from kentongan.errors import KentonganError
 
 logger = logging.getLogger(__name__)
@@ -159,8 +161,9 @@ def default_collector(module: str) -> Collector:
 class ObservationCollector:
     """A one-shot collector exposing one :class:`Observation` (registered per request)."""
 
-    def __init__(self, obs: Observation) -> None:
+    def __init__(self, obs: Observation, *, links: Mapping[str, str] | None = None) -> None:
         self._obs = obs
+        self._links = dict(links or {})
 
     def collect(self) -> Iterator[Metric]:
         """The probe's families."""
@@ -177,7 +180,7 @@ class ObservationCollector:
             yield _gauge("kentongan_device_uptime_seconds", "Device uptime (sysUpTime).",
                          obs.sys_uptime_ticks / 100.0)
         if obs.interfaces:
-            yield from _interface_families(obs)
+            yield from _interface_families(obs, self._links)
         if obs.ups is not None:
             ups = obs.ups
             if ups.on_battery is not None:
@@ -202,29 +205,48 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
-def _interface_families(obs: Observation) -> Iterator[Metric]:
+def _interface_families(obs: Observation, links: Mapping[str, str]) -> Iterator[Metric]:
+    """Interface series; an interface that ends an inventory link also carries ``link``
+    (the rules derive link state from it in probe mode)."""
     from prometheus_client.metrics_core import CounterMetricFamily
+
+    def labels(i: InterfaceSample) -> dict[str, str]:
+        name = i.name or f"if{i.index}"
+        link = links.get(name)
+        return {"interface": name, "link": link} if link else {"interface": name}
 
     specs: Mapping[str, tuple[str, str]] = {
         "oper_up": ("kentongan_interface_oper_status", "1 when operationally up."),
         "admin_up": ("kentongan_interface_admin_status", "1 when enabled."),
     }
     for attr, (name, doc) in specs.items():
-        fam = GaugeMetricFamily(name, doc, labels=["interface"])
+        fam = GaugeMetricFamily(name, doc)
         for i in obs.interfaces:
             value = getattr(i, attr)
             if value is not None:
-                fam.add_metric([i.name or f"if{i.index}"], 1 if value else 0)
+                fam.add_sample(name, labels(i), 1 if value else 0)
         yield fam
     for attr in ("in_octets", "out_octets", "in_errors", "out_errors", "in_discards",
                  "out_discards"):
-        cfam = CounterMetricFamily(f"kentongan_interface_{attr}", f"Raw {attr} counter.",
-                                   labels=["interface"])
+        cfam = CounterMetricFamily(f"kentongan_interface_{attr}", f"Raw {attr} counter.")
         for i in obs.interfaces:
             value = getattr(i, attr)
             if value is not None:
-                cfam.add_metric([i.name or f"if{i.index}"], value)
+                cfam.add_sample(f"kentongan_interface_{attr}_total", labels(i), value)
         yield cfam
+
+
+def device_links(session: Session, device_id: str) -> dict[str, str]:
+    """``{interface name: link id}`` for the inventory links that end on ``device_id``."""
+    out: dict[str, str] = {}
+    for link in session.scalars(
+        select(Link).where(or_(Link.a_device == device_id, Link.z_device == device_id))
+    ):
+        if link.a_device == device_id:
+            out[link.a_interface] = link.id
+        if link.z_device == device_id:
+            out[link.z_interface] = link.id
+    return out
 
 
 async def probe(
@@ -248,6 +270,8 @@ async def probe(
     finally:
         await collector.aclose()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ObservationCollector(obs))  # type: ignore[arg-type]
+    registry.register(  # type: ignore[arg-type]
+        ObservationCollector(obs, links=device_links(session, device_id))
+    )
     logger.debug("probe %s module=%s ok=%s", device_id, module, obs.ok)
     return generate_latest(registry)

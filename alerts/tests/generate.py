@@ -79,6 +79,22 @@ CASES: list[Case] = [
         _series("kentongan_maintenance", {"device": "rtr-pop-glagah", "site": "pop-glagah"},
                 "1x10"),
     ], [("FibreLinkDown", "3m", [])]),
+    ("FibreLinkDown in probe mode: from the interfaces at the link's ends", [
+        _series("kentongan_interface_oper_status", {
+            "device": "olt-noc", "interface": "gpon0/1", "link": "fo-core-glagah",
+            "job": "kentongan-probe", "instance": "olt-noc"}, "1 0x10"),
+        _series("kentongan_interface_oper_status", {
+            "device": "olt-noc", "interface": "gpon0/5", "link": "fo-core-rogojampi",
+            "job": "kentongan-probe", "instance": "olt-noc"}, "1x10"),
+        _series("kentongan_link_info", _link("fo-core-glagah"), "1x10"),
+        _series("kentongan_link_info", _link("fo-core-rogojampi"), "1x10"),
+    ], [("FibreLinkDown", "3m", [(_link("fo-core-glagah"), "0")])]),
+    ("FibreLinkDown: the embedded poller's verdict wins over the interfaces", [
+        _series("kentongan_interface_oper_status", {
+            "device": "olt-noc", "interface": "gpon0/1", "link": "fo-core-glagah"}, "1 0x10"),
+        _series("kentongan_link_info", _link("fo-core-glagah"), "1x10"),
+        _series("kentongan_link_up", _link("fo-core-glagah"), "1x10"),
+    ], [("FibreLinkDown", "3m", [])]),
     ("LinkFlapping", [
         _series("kentongan_link_up", _link("fo-core-glagah"), "1 0 1 0 1 0 1 1 1 1 1"),
         _series("kentongan_link_up", _link("fo-core-rogojampi"), "1x10"),
@@ -169,6 +185,7 @@ def build() -> dict[str, Any]:
         r["alert"]: r
         for group in yaml.safe_load(RULES.read_text())["groups"]
         for r in group["rules"]
+        if "alert" in r
     }
     tests = []
     for name, series, checks in CASES:

@@ -105,7 +105,8 @@ def fast_rules(source: Path, target: Path) -> None:
     for group in data["groups"]:
         group["interval"] = "1s"
         for rule in group["rules"]:
-            rule["for"] = "1s" if rule["alert"] == "FibreLinkDown" else "6s"
+            if "alert" in rule:
+                rule["for"] = "1s" if rule["alert"] == "FibreLinkDown" else "6s"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, insert, update
 
 from alerts.config import EXAMPLE_DISTRICTS, alertmanager_config, prometheus_config
 from api.app import create_app
-from inventory.models import Device, SnmpProfile
+from inventory.models import Device, Link, SnmpProfile
 from kentongan.settings import Settings
 from tests.alerts.peers import (
     alertmanager,
@@ -74,6 +74,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     name="test-v2c", version="2c", community_env=COMMUNITY_ENV))
                 conn.execute(update(Device).where(Device.role == "olt").values(
                     address="127.0.0.1", snmp_port=snmp_port, snmp_profile="test-v2c"))
+                # snmpd's loopback interface stands in for the OLT port of the backbone link
+                conn.execute(update(Link).where(Link.id == "fo-core-glagah").values(
+                    a_interface="lo"))
             settings = Settings(database_url=url, run_poller=False,
                                 webhook_token=SecretStr(TOKEN), poll_interval_seconds=600)
             app = stack_.enter_context(serve_app(create_app(settings)))
@@ -126,6 +129,12 @@ def test_prometheus_stores_kentongan_series(stack: Stack) -> None:
     assert glagah["instance"] == "olt-glagah"
     octets = query(stack.prom, 'kentongan_interface_in_octets_total{job="kentongan-probe"}')
     assert octets, "interface counters from the probe"
+    # probe mode: link state from the interface at the link's end, labels from link_info
+    derived = wait_for(lambda: query(stack.prom, 'kentongan_link_probe_up{link="fo-core-glagah"}'),
+                       timeout=30, what="the recorded probe link state")
+    assert derived[0]["value"][1] == "1"
+    assert derived[0]["metric"]["site"] == "pop-glagah"
+    assert derived[0]["metric"]["upstream_1"] == "fo-core-glagah"
 
 
 def test_fibre_cut_is_one_page_and_children_are_inhibited(stack: Stack) -> None:
