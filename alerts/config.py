@@ -118,9 +118,7 @@ def alertmanager_config(
                 {
                     "receiver": "noc-oncall",
                     "matchers": ['severity="critical"'],
-                    "routes": district_routes and [
-                        dict(r, **{"continue": True}) for r in district_routes
-                    ],
+                    "routes": [{"receiver": "noc-oncall", "continue": True}, *district_routes],
                 },
                 {
                     "receiver": "noc-daytime",

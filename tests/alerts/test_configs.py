@@ -90,3 +90,18 @@ def test_promtool_check_config_both_modes(mode: str, tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     run("/usr/bin/promtool", "check", "config", str(path))
+
+
+@pytest.mark.parametrize(("labels", "receivers"), [
+    ({"severity": "critical", "district_code": "35.10.15"},
+     "kentongan,noc-oncall,kecamatan-35.10.15"),
+    ({"severity": "critical", "district_code": "35.10.99"}, "kentongan,noc-oncall"),
+    ({"severity": "warning", "district_code": "35.10.13"}, "kentongan,kecamatan-35.10.13"),
+    ({"severity": "info", "district_code": "35.10.99"}, "kentongan,noc-daytime"),
+])
+def test_alertmanager_routes_by_district_and_severity(labels: dict[str, str],
+                                                      receivers: str) -> None:
+    out = run("/usr/bin/amtool", "config", "routes", "test",
+              f"--config.file={ALERTS / 'alertmanager.example.yml'}",
+              *(f"{k}={v}" for k, v in labels.items()))
+    assert out.stdout.strip() == receivers
