@@ -22,8 +22,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep
 from api.models import ApiToken, AuditEntry
 from kentongan.errors import KentonganError
 from kentongan.timeutil import as_utc, utcnow
@@ -190,19 +191,25 @@ def require_role(role: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def optional_principal(
-    request: Request, session: SessionDep, settings: SettingsDep, credentials: BearerDep
-) -> Principal | None:
+async def optional_principal(request: Request, credentials: BearerDep) -> Principal | None:
     """The caller, or None for an anonymous read when ``settings.public_readiness``.
 
     A token that is presented must be valid (401 otherwise). When readiness is not public,
-    a viewer token or above is required.
+    a viewer token or above is required. Anonymous reads touch neither the database nor
+    the thread pool.
     """
-    principal = _principal_from(session, credentials, request)
-    if principal is None and not settings.public_readiness:
+    settings = request.app.state.settings
+    if credentials is None and not request.headers.get("authorization"):
+        if settings.public_readiness:
+            return None
         raise _unauthorized("authentication required: readiness is not public here; "
                             "use an API token with role viewer or above")
-    return principal
+
+    def lookup() -> Principal | None:
+        with Session(bind=request.app.state.engine, expire_on_commit=False) as session:
+            return _principal_from(session, credentials, request)
+
+    return await run_in_threadpool(lookup)
 
 
 ReaderDep = Annotated[Principal | None, Depends(optional_principal)]

@@ -90,7 +90,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "KENTONGAN_DATABASE_URL": url, "KENTONGAN_RUN_POLLER": "false",
-               "KENTONGAN_LOG_LEVEL": "WARNING", "KENTONGAN_READINESS_CACHE_SECONDS": "5"}
+               "KENTONGAN_LOG_LEVEL": "WARNING"}
         self.log = (tmp / f"serve-{self.port}.log").open("w")
         self.proc = subprocess.Popen(
             [*KENTONGAN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-poll"],
@@ -134,8 +134,8 @@ def run_wrk(url: str, *, duration: int, connections: int, threads: int,
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
     return {"rps": rps, "p50": p50, "p99": p99, "errors": errors}
@@ -167,10 +167,11 @@ def bench_fleet(name: str, url: str, tmp: Path, args: argparse.Namespace) -> lis
                          params={"limit": 1000}, timeout=60).json()
         codes = [v["code"] for v in page["items"]]
         warm = []
-        for _ in range(20):
-            t = time.perf_counter()
-            httpx.get(f"{server.base}/api/v1/readiness", timeout=60)
-            warm.append((time.perf_counter() - t) * 1000)
+        with httpx.Client(base_url=server.base, timeout=60) as client:
+            for _ in range(50):
+                t = time.perf_counter()
+                client.get("/api/v1/readiness")
+                warm.append((time.perf_counter() - t) * 1000)
         lines.append(f"{name}: {total} villages, {len(districts)} kecamatan; cold board "
                      f"(first /api/v1/readiness, all villages evaluated) {cold * 1000:.0f} ms; "
                      f"cached summary, sequential: median {statistics.median(warm):.1f} ms")
@@ -201,7 +202,7 @@ def main() -> int:
         print("wrk is missing: bash scripts/install-system-deps.sh", file=sys.stderr)
         return 2
     report = [f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s against "
-              f"kentongan serve (uvicorn, 1 worker, SQLite, board cached 5 s); "
+              f"kentongan serve (uvicorn, 1 worker, SQLite, board cached 30 s); "
               f"{os.cpu_count()} CPUs"]
     with tempfile.TemporaryDirectory(prefix="ktg-bench-") as d:
         tmp = Path(d)

@@ -27,7 +27,7 @@ from api.dashboard.i18n import DEFAULT_LANG, LANGS, translator
 from api.deps import SessionDep
 from api.readiness.board import Board, VillageRow
 from api.readiness.inputs import has_table
-from api.readiness.service import get_board, village_history
+from api.readiness.service import board_of, village_history
 from api.routes.readiness import (
     district_summary,
     filter_villages,
@@ -179,19 +179,19 @@ def _regency_map(board: Board, lang: str) -> SvgMap:
 def board_page(request: Request, reader: ReaderDep,
                lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
     """The regency board by kecamatan."""
-    from api.routes.readiness import list_cohorts
+    from api.routes.readiness import cohorts_out
 
-    board = get_board(request)
+    board = board_of(request)
     chosen = _lang(request, lang)
     return _render(request, "board.html", chosen, lang, summary=regency_summary(board),
-                   cohorts=list_cohorts(reader, board), map=_regency_map(board, chosen))
+                   cohorts=cohorts_out(board), map=_regency_map(board, chosen))
 
 
 @router.get("/kecamatan/{code}", response_class=HTMLResponse)
 def district_page(code: str, request: Request, reader: ReaderDep,
                   lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
     """A kecamatan: its villages, their verdicts and what blocks them."""
-    board = get_board(request)
+    board = board_of(request)
     rows = board.by_district.get(code)
     if rows is None:
         raise HTTPException(status_code=404, detail=f"no kecamatan {code!r}")
@@ -209,7 +209,7 @@ def villages_page(request: Request, reader: ReaderDep,
                   failing_check: str | None = Query(None, max_length=64),
                   lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
     """Villages where a check does not pass."""
-    board = get_board(request)
+    board = board_of(request)
     chosen = _lang(request, lang)
     rows = filter_villages(board, failing_check=failing_check)
     return _render(request, "villages.html", chosen, lang, failing_check=failing_check,
@@ -267,7 +267,7 @@ def village_page(code: str, request: Request, reader: ReaderDep, session: Sessio
                  lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
     """A village: verdict since when, what blocks it, every check with evidence, devices,
     links, open incidents, rollouts and the verdict history."""
-    board = get_board(request)
+    board = board_of(request)
     row = board.by_code.get(code)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no village {code!r}")

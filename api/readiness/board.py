@@ -277,6 +277,13 @@ class BoardCache:
         with self._lock:
             self._board = None
 
+    def peek(self) -> Board | None:
+        """The cached board without ever computing in the caller's thread (None when there
+        is none yet, or caching is off); starts a background refresh when it is old."""
+        if self.ttl <= 0 or self._board is None:
+            return None
+        return self.get()
+
     def get(self) -> Board:
         """The current board (possibly up to ``ttl`` seconds old, or older while a
         background refresh runs). A board that took long to compute is kept longer (at

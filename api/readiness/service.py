@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.models import VerdictChange
 from api.readiness.board import Board, BoardCache, board_cache
@@ -37,10 +38,20 @@ def install_readiness(app: FastAPI, settings: Settings) -> None:
     app.state.startup_hooks.append(warm)
 
 
-def get_board(request: Request) -> Board:
-    """The app's current readiness board."""
+def board_of(request: Request) -> Board:
+    """The app's current readiness board (may compute it in this thread)."""
     cache: BoardCache = request.app.state.readiness_cache
     return cache.get()
+
+
+async def get_board(request: Request) -> Board:
+    """The app's current readiness board, as a dependency: served from the cache on the
+    event loop, computed in the thread pool only when there is none yet."""
+    cache: BoardCache = request.app.state.readiness_cache
+    board = cache.peek()
+    if board is not None:
+        return board
+    return await run_in_threadpool(cache.get)
 
 
 def village_qualified_samples(

@@ -301,14 +301,14 @@ def _json_once(board: Board, key: str, build: Any) -> Response:
 
 @router.get("/readiness", response_model=RegencySummary)
 @router.get("/readiness/summary", response_model=RegencySummary)
-def get_regency(reader: ReaderDep, board: BoardDep) -> Response:
+async def get_regency(reader: ReaderDep, board: BoardDep) -> Response:
     """The regency summary: counts per verdict, every kecamatan, the most common failing
     checks and the what-if view."""
     return _json_once(board, "regency.json", lambda: regency_summary(board).model_dump_json())
 
 
 @router.get("/readiness/villages", response_model=VillagePage)
-def list_villages(
+async def list_villages(
     reader: ReaderDep,
     board: BoardDep,
     district: DistrictCode | None = None,
@@ -332,7 +332,7 @@ def list_villages(
 
 @router.get("/readiness/villages/{code}", response_model=VillageDetail,
             responses={404: {"description": "No such village"}})
-def get_village(code: str, reader: ReaderDep, board: BoardDep) -> VillageDetail:
+async def get_village(code: str, reader: ReaderDep, board: BoardDep) -> VillageDetail:
     """One village with every check, its evidence and the blocking reasons."""
     row = board.by_code.get(code)
     if row is None:
@@ -351,7 +351,7 @@ def get_village_history(code: str, reader: ReaderDep, board: BoardDep,
 
 
 @router.get("/readiness/districts", response_model=list[DistrictSummary])
-def list_districts(reader: ReaderDep, board: BoardDep) -> Response:
+async def list_districts(reader: ReaderDep, board: BoardDep) -> Response:
     """Every kecamatan: counts per verdict and most common failing checks."""
     return _json_once(board, "districts.json", lambda: "[" + ",".join(
         d.model_dump_json() for d in regency_summary(board).districts) + "]")
@@ -359,7 +359,7 @@ def list_districts(reader: ReaderDep, board: BoardDep) -> Response:
 
 @router.get("/readiness/districts/{code}", response_model=DistrictSummary,
             responses={404: {"description": "No such kecamatan"}})
-def get_district(code: str, reader: ReaderDep, board: BoardDep) -> DistrictSummary:
+async def get_district(code: str, reader: ReaderDep, board: BoardDep) -> DistrictSummary:
     """One kecamatan: counts per verdict and most common failing checks."""
     if code not in board.by_district:
         raise HTTPException(status_code=404, detail=f"no kecamatan with code {code!r}")
@@ -367,15 +367,20 @@ def get_district(code: str, reader: ReaderDep, board: BoardDep) -> DistrictSumma
 
 
 @router.get("/readiness/what-if", response_model=list[WhatIfOut])
-def get_what_if(reader: ReaderDep, board: BoardDep) -> list[WhatIfOut]:
+async def get_what_if(reader: ReaderDep, board: BoardDep) -> list[WhatIfOut]:
     """How many more villages would qualify if one class of problem were fixed everywhere
     (a single check, or a whole group), best first."""
     return list(regency_summary(board).what_if)
 
 
 @router.get("/readiness/cohorts", response_model=list[CohortOut])
-def list_cohorts(reader: ReaderDep, board: BoardDep) -> list[CohortOut]:
+async def list_cohorts(reader: ReaderDep, board: BoardDep) -> list[CohortOut]:
     """Programme cohorts (from the policy) and their progress against the targets."""
+    return cohorts_out(board)
+
+
+def cohorts_out(board: Board) -> list[CohortOut]:
+    """Cohort progress as API models (also used by the dashboard)."""
     return [
         CohortOut(id=p.cohort.id, name=p.cohort.name, description=p.cohort.description,
                   target_percent=p.cohort.target_percent, target_date=p.cohort.target_date,
@@ -413,7 +418,7 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/readiness.csv", response_class=Response, responses=_CSV_RESPONSE)
-def get_readiness_csv(
+async def get_readiness_csv(
     reader: ReaderDep,
     board: BoardDep,
     district: DistrictCode | None = None,
