@@ -151,3 +151,19 @@ def test_area_outage_names_the_common_upstream_link(client: TestClient, seeded: 
     assert [i["status"] for i in area] == ["resolved"]
     with Session(seeded) as s:
         assert s.scalar(select(func.count()).select_from(Incident)) == 5
+
+
+def test_engineer_api_token_is_accepted(client: TestClient, seeded: Engine) -> None:
+    from api.auth import Role, create_token
+
+    with Session(seeded) as s:
+        _, engineer = create_token(s, "alertmanager", Role.ENGINEER)
+        _, viewer = create_token(s, "dashboard", Role.VIEWER)
+        s.commit()
+    r = client.post("/api/v1/alerts", json=payload(alert()),
+                    headers={"Authorization": f"Bearer {viewer}"})
+    assert r.status_code == 403 and snapshot(seeded) == []
+    r = client.post("/api/v1/alerts", json=payload(alert()),
+                    headers={"Authorization": f"Bearer {engineer}"})
+    assert r.status_code == 200 and r.json()["opened"] == 1
+    assert engineer not in r.text
