@@ -90,6 +90,8 @@ class StoreCollector:
         engine: the database holding the inventory and the observation store.
         stale_after_seconds: a device whose last poll is older than this has no
             ``kentongan_device_up`` sample (unknown is not down; PollerStalled covers it).
+            When None: ``stale_after_intervals`` times the device's own poll interval
+            (``default_interval_seconds`` when the store has none).
         poller_stats: returns the scheduler's own health (``cycle_duration_seconds``,
             ``lag_seconds``, ``timeouts_total``, ``last_cycle_timestamp_seconds``), or None
             when no scheduler runs in this process (then the store's figures are used).
@@ -101,13 +103,17 @@ class StoreCollector:
         self,
         engine: Engine,
         *,
-        stale_after_seconds: float = 180.0,
+        stale_after_seconds: float | None = None,
+        stale_after_intervals: float = 3.0,
+        default_interval_seconds: float = 60.0,
         poller_stats: PollerStats | None = None,
         extra: Iterable[ExtraFamilies] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
         self._stale_after = stale_after_seconds
+        self._stale_intervals = stale_after_intervals
+        self._default_interval = default_interval_seconds
         self._poller_stats = poller_stats
         self._extra = tuple(extra)
         self._clock = clock
@@ -341,14 +347,17 @@ class StoreCollector:
             (
                 _did, status, last_poll_at, poll_duration, polls_total, errors_total,
                 _timeouts, ups_batt, ups_charge, ups_minutes, app_version, app_active,
-                free_bytes, total_bytes, _interval, _sys_name,
+                free_bytes, total_bytes, interval, _sys_name,
             ) = state
             last = _epoch(last_poll_at)
             last_poll.add(base, last)
             duration.add(base, poll_duration)
             polls.add(base, polls_total or 0)
             errors.add(base, errors_total or 0)
-            fresh = last is not None and now.timestamp() - last <= self._stale_after
+            stale_after = self._stale_after or self._stale_intervals * float(
+                interval or self._default_interval
+            )
+            fresh = last is not None and now.timestamp() - last <= stale_after
             if fresh and status in ("up", "down", "unreachable"):
                 up.add(base, 1 if status == "up" else 0)
                 unreachable.add(base, 1 if status == "unreachable" else 0)

@@ -79,7 +79,8 @@ def install(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.metrics_collector = StoreCollector(
         app.state.engine,
-        stale_after_seconds=settings.stale_after_intervals * settings.poll_interval_seconds,
+        stale_after_intervals=settings.stale_after_intervals,
+        default_interval_seconds=settings.poll_interval_seconds,
         poller_stats=lambda: _poller_stats(app),
         extra=(_village_qualified(settings),),
     )

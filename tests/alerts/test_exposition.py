@@ -182,3 +182,13 @@ def test_metrics_endpoint(client: TestClient) -> None:
     result = subprocess.run(["/usr/bin/promtool", "check", "metrics"],
                             input=response.content, capture_output=True, timeout=30)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout
+
+
+def test_staleness_follows_each_devices_interval(seeded: Engine) -> None:
+    from tests.alerts.support import ago
+
+    set_device(seeded, "kiosk-kemiren-1", "up", at=ago(minutes=10), poll_interval_seconds=300)
+    set_device(seeded, "rtr-kemiren", "up", at=ago(minutes=10))
+    text = StoreCollector(seeded, stale_after_intervals=3, default_interval_seconds=60)
+    up = _by_name(text.render().decode(), "kentongan_device_up")
+    assert up["kiosk-kemiren-1"] == 1 and "rtr-kemiren" not in up
