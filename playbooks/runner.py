@@ -111,6 +111,8 @@ def run_playbook(
     env = {
         "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_FORCE_COLOR": "0",
+        # ansible-runner turns host-key checking off unless told otherwise; keep it on.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", os.defpath)]),
     }
     env.update(envvars or {})
