@@ -313,13 +313,23 @@ class SnmpTransport(asyncio.DatagramProtocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_id = int.from_bytes(os.urandom(3), "big")
         self.dropped = 0
+        self.family = socket.AF_INET
 
     async def start(self) -> None:
-        """Open the socket (idempotent)."""
+        """Open the socket (idempotent): dual-stack IPv6 when the host has IPv6, so one
+        socket serves IPv4 and IPv6 agents; plain IPv4 otherwise."""
         if self._transport is not None:
             return
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(("::", 0))
+            self.family = socket.AF_INET6
+        except OSError:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("0.0.0.0", 0))
+            self.family = socket.AF_INET
         for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
             if opt is None:
                 continue
@@ -328,7 +338,6 @@ class SnmpTransport(asyncio.DatagramProtocol):
                 break
             except OSError:
                 continue
-        sock.bind(("0.0.0.0", 0))
         sock.setblocking(False)
         transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self._transport = transport
@@ -354,6 +363,18 @@ class SnmpTransport(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+    def socket_address(self, ip: str) -> str:
+        """``ip`` as this socket sends to it and sees replies come from: IPv4 becomes
+        ``::ffff:a.b.c.d`` on a dual-stack socket."""
+        addr = ipaddress.ip_address(ip)
+        if self.family == socket.AF_INET6:
+            if addr.version == 4:
+                return f"::ffff:{addr}"
+            return addr.compressed
+        if addr.version == 6:
+            raise PollFailed(f"cannot reach IPv6 agent {ip}: this host has no IPv6 socket")
+        return str(addr)
 
     def next_id(self) -> int:
         """A free request-id (31-bit, never 0)."""
@@ -706,15 +727,15 @@ class SnmpCollector:
         if cached is not None:
             return cached
         try:
-            ip = str(ipaddress.IPv4Address(host))
+            ip = str(ipaddress.ip_address(host))
         except ValueError:
             loop = asyncio.get_running_loop()
             try:
-                infos = await loop.getaddrinfo(host, None, family=socket.AF_INET,
-                                               type=socket.SOCK_DGRAM)
+                infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
             except OSError as exc:
                 raise PollFailed(f"cannot resolve {host}: {exc}") from exc
             ip = str(infos[0][4][0])
+        ip = self._transport.socket_address(ip)
         self._addr_cache[host] = ip
         return ip
 

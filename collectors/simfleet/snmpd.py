@@ -124,7 +124,8 @@ def start_snmpd(
 
     Args:
         workdir: directory owned by this agent (created).
-        endpoints: ``(address, port)`` to listen on (default: 127.0.0.1 on a free port).
+        endpoints: ``(address, port)`` to listen on (default: 127.0.0.1 on a free port);
+            IPv6 addresses (``::1``) listen on udp6. The first endpoint must be IPv4.
         community: read-only v2c community.
         users: v3 users (authPriv) created in the agent's own persistent directory.
         sys_name: sysName.0.
@@ -156,7 +157,7 @@ def start_snmpd(
     args = [
         SNMPD, "-f", "-C", "-c", str(conf), "-p", str(workdir / "snmpd.pid"),
         "-Lf", str(workdir / "snmpd.log"),
-        ",".join(f"udp:{a}:{p}" for a, p in eps),
+        ",".join(f"udp6:[{a}]:{p}" if ":" in a else f"udp:{a}:{p}" for a, p in eps),
     ]
     out = (workdir / "snmpd.out").open("wb")
     agent.process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
