@@ -34,7 +34,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     seed(engine)
     set_all_up(engine)
     app = create_app(Settings(database_url=url, run_poller=False,
-                              webhook_token=SecretStr(TOKEN)))
+                              webhook_token=SecretStr(TOKEN), readiness_cache_seconds=600))
     with TestClient(app):
         yield app
     engine.dispose()
