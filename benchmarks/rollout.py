@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -126,6 +127,7 @@ def main() -> None:
                   f"kentongan {ours[-1]:.1f} s", flush=True)
         engine.dispose()
 
+    shutil.rmtree(tmp, ignore_errors=True)
     p, k = statistics.median(plain), statistics.median(ours)
     print(f"\n{args.kiosks} kiosks, forks {args.forks}, {args.runs} run(s) per side")
     print(f"  plain ansible-playbook  median {p:6.1f} s   (runs: "
