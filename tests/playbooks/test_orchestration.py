@@ -146,3 +146,20 @@ def test_live_rollout_is_not_taken_over_but_a_dead_one_is(
             pid=999_999_999, runner_host="another-controller",
             heartbeat_at=datetime.now(UTC) - timedelta(minutes=10)))
     assert rollout_is_stale(rollout(engine, rid))
+
+
+def test_pause_between_batches_and_unreachable_is_not_a_failure(
+    dark: tuple[Engine, Path], dark_fleet: KioskFleet, sqlite_url: str
+) -> None:
+    engine, releases = dark
+    rid = _create(engine, releases, dark_fleet, canary=1, batch="2", pause=30, max_fail=0)
+    slept: list[float] = []
+    summary = run_rollout(engine, rid, sleep=slept.append,
+                          settings=Settings(database_url=sqlite_url, service_hours="00:00-00:00"),
+                          envvars=dark_fleet.envvars())
+    # Three batches (1 + 2 + 2), a pause before each batch after the first; nothing halts
+    # although no kiosk answered.
+    assert slept == [30, 30]
+    assert summary.status == RolloutStatus.PAUSED
+    assert summary.counts == {HostState.PENDING: 5}
+    assert {h.attempts for h in hosts(engine, rid).values()} == {1}
