@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 
@@ -164,7 +166,7 @@ CHECK_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def translator(lang: str) -> tuple[object, object]:
+def translator(lang: str) -> tuple[Callable[[str], str], Callable[[str], str]]:
     """``(t, check_name)`` functions for ``lang`` (unknown keys show themselves)."""
     messages = MESSAGES.get(lang, MESSAGES[DEFAULT_LANG])
     names = CHECK_NAMES.get(lang, CHECK_NAMES[DEFAULT_LANG])

@@ -140,7 +140,7 @@ def _village_map(rows: list[VillageRow], lang: str) -> SvgMap:
     points = [
         MapPoint(x, y, 5, r.verdict.status.value, _FILL[r.verdict.status.value],
                  f"/desa/{r.code}?lang={lang}", r.inputs.village_name if len(rows) <= 60 else "",
-                 f"{r.inputs.village_name}: {t(r.verdict.status.value)}")  # type: ignore[operator]
+                 f"{r.inputs.village_name}: {t(r.verdict.status.value)}")
         for x, y, r in projected
     ]
     return SvgMap(600, height, points)

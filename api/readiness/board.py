@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from api.models import VerdictChange
@@ -228,7 +228,7 @@ def _compute_board(
         medium = loaded.uplink_medium.get(v.uplink.id) if v.uplink is not None else None
         rows.append(VillageRow(inputs=v, verdict=verdict, since=since, uplink_medium=medium))
     if record and changes:
-        session.execute(VerdictChange.__table__.insert(), changes)
+        session.execute(insert(VerdictChange), changes)
         session.commit()
         logger.info("readiness: %d village verdict(s) changed", len(changes))
     board = Board(computed_at=now, policy=policy, villages=rows, districts=loaded.districts)
