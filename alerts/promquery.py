@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -158,6 +158,86 @@ def availability_from_prometheus(
         flaps=int(values["flaps"]),
         subjects=subjects,
     )
+
+
+def _vector(client: httpx.Client, url: str, query: str, at: datetime, key: str) -> dict[str, float]:
+    try:
+        response = client.get(
+            f"{url.rstrip('/')}/api/v1/query",
+            params={"query": query, "time": f"{at.timestamp():.3f}"},
+        )
+    except httpx.HTTPError as exc:
+        raise PrometheusQueryError(f"unreachable: {exc}", url=url, query=query) from exc
+    body = response.json() if response.status_code in (200, 400, 422) else {}
+    if response.status_code != 200 or body.get("status") != "success":
+        raise PrometheusQueryError(
+            str(body.get("error") or f"HTTP {response.status_code}"), url=url, query=query
+        )
+    return {r["metric"].get(key, ""): float(r["value"][1]) for r in body["data"]["result"]}
+
+
+def availability_by(
+    url: str,
+    *,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    subjects: Iterable[str] | None = None,
+    now: datetime | None = None,
+    timeout: float = 60.0,
+) -> dict[str, AvailabilityResult]:
+    """Availability of many subjects of one kind in a few queries (``sum by`` the subject's
+    label): ``{subject: AvailabilityResult}``. For readiness over every village's uplink
+    (``kind="link"``) or every device. ``subjects`` limits the answer (default: all seen).
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+        PrometheusQueryError: when Prometheus cannot answer.
+    """
+    if kind not in SELECTOR_LABEL:
+        raise ValueError(f"unknown kind {kind!r}: use {', '.join(SELECTOR_LABEL)}")
+    now = as_utc(now or utcnow())
+    start, end = as_utc(start), min(as_utc(end), now)
+    wanted = set(subjects) if subjects is not None else None
+    if end <= start:
+        return {s: AvailabilityResult(percent=None) for s in wanted or ()}
+    span = (end - start).total_seconds()
+    step = max(60.0, math.ceil(span / MAX_POINTS))
+    rng, res = f"{int(span)}s", f"{int(step)}s"
+    key = SELECTOR_LABEL[kind]
+    metric = "kentongan_link_up" if kind == "link" else "kentongan_device_up"
+    series = f'{metric}{{{key}!=""}}'
+    if kind == "link":
+        counted = f"({series} unless on(site) (max by (site) (kentongan_maintenance) == 1))"
+        unit = "link"
+    else:
+        counted = (f"({series} unless on(device) "
+                   "(kentongan_maintenance == 1 or kentongan_device_unreachable == 1))")
+        unit = "device"
+    queries = {
+        "up": f"sum by ({key}) (count_over_time(({counted} == 1)[{rng}:{res}]))",
+        "down": f"sum by ({key}) (count_over_time(({counted} == 0)[{rng}:{res}]))",
+        "flaps": f"sum by ({key}) (resets(({counted})[{rng}:{res}]))",
+        "subjects": (
+            f"count by ({key}) (count by ({key}, {unit}) (count_over_time({series}[{rng}])))"
+        ),
+    }
+    with httpx.Client(timeout=timeout) as client:
+        values = {name: _vector(client, url, q, end, key) for name, q in queries.items()}
+    found = set(values["subjects"]) if wanted is None else wanted
+    out: dict[str, AvailabilityResult] = {}
+    for subject in found:
+        up_s = values["up"].get(subject, 0.0) * step
+        down_s = values["down"].get(subject, 0.0) * step
+        total = up_s + down_s
+        out[subject] = AvailabilityResult(
+            percent=None if total == 0 else 100.0 * up_s / total,
+            up_s=up_s,
+            down_s=down_s,
+            flaps=int(values["flaps"].get(subject, 0.0)),
+            subjects=int(values["subjects"].get(subject, 0.0)),
+        )
+    return out
 
 
 def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:

@@ -100,3 +100,21 @@ def test_unreachable_prometheus_is_an_error() -> None:
         availability_from_prometheus(f"http://127.0.0.1:{free_port()}", kind="device",
                                      subject="x", start=datetime(2026, 1, 1, tzinfo=UTC),
                                      end=datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def test_availability_of_many_subjects_at_once(backfilled: tuple[str, datetime]) -> None:
+    from alerts.promquery import availability_by
+
+    url, start = backfilled
+    end = start + timedelta(hours=4)
+    devices = availability_by(url, kind="device", start=start, end=end)
+    assert set(devices) == {"rtr-kemiren", "kiosk-kemiren-1", "ups-kemiren"}
+    single = availability_from_prometheus(url, kind="device", subject="rtr-kemiren",
+                                          start=start, end=end)
+    assert devices["rtr-kemiren"].percent == pytest.approx(single.percent)
+    assert devices["rtr-kemiren"].flaps == 1
+    assert devices["kiosk-kemiren-1"].percent == 100.0
+    sites = availability_by(url, kind="site", start=start, end=end,
+                            subjects=["kantor-desa-kemiren", "kantor-desa-nowhere"])
+    assert sites["kantor-desa-kemiren"].subjects == 3
+    assert sites["kantor-desa-nowhere"].percent is None
