@@ -187,6 +187,22 @@ class KioskFleet:
             )
         for kiosk in self.kiosks:
             self.stop(kiosk)
+        self._kill_strays()
+
+    def _kill_strays(self) -> None:
+        """Kill kiosk apps started from this fleet's roots that no pid file names (an app
+        started by a run that was still going while the fleet closed)."""
+        roots = str(self.base / "roots")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if roots in cmdline:
+                with contextlib.suppress(OSError):
+                    os.kill(int(entry.name), signal.SIGKILL)
 
     def __enter__(self) -> KioskFleet:
         return self
