@@ -34,8 +34,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy kentongan inventory collectors playbooks alerts api
 
+## Every benchmark, each against its peer (long: tens of minutes; not part of `make test`).
 bench: $(STAMP) system-deps
 	$(PY) benchmarks/inventory_import.py
+	$(PY) benchmarks/poll_throughput.py
+	$(PY) benchmarks/exposition.py
+	$(PY) benchmarks/rollout.py
+	$(PY) benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) kentongan.db kentongan.db-wal kentongan.db-shm .pytest_cache
