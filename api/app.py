@@ -23,6 +23,7 @@ ROUTERS = (
     "api.routes.alerts",
     "api.routes.rollouts",
     "api.dashboard.routes",
+    "playbooks.service",
     "collectors.service",
 )
 
