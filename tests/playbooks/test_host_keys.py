@@ -1,0 +1,58 @@
+"""Rollouts check SSH host keys: a kiosk whose key is not known is not touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from inventory.db import session_scope
+from inventory.models import Device, SshProfile
+from kentongan.settings import Settings
+from playbooks.choices import HostState, RolloutStatus
+from tests.playbooks.conftest import kiosk
+from tests.playbooks.helpers import hosts, start_rollout
+from tests.playbooks.kiosks import KioskFleet
+
+
+def test_unknown_host_key_is_refused(
+    inventory: Engine,
+    fleet: KioskFleet,
+    releases: Path,
+    rollout_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    real = kiosk(fleet, "kiosk-1")
+    empty_known_hosts = tmp_path / "known_hosts"
+    empty_known_hosts.write_text("")
+    with session_scope(inventory) as session:
+        session.add(
+            SshProfile(
+                name="kiosk-strict",
+                username="root",
+                key_file=str(fleet.client_key),
+                known_hosts_file=str(empty_known_hosts),
+            )
+        )
+        session.flush()
+        session.add(
+            Device(
+                id="kiosk-stranger",
+                site_id="kantor-desa-35-10-15-2004",
+                role="kiosk",
+                address=real.address,
+                ssh_port=real.port,
+                ssh_profile="kiosk-strict",
+                tags=[],
+            )
+        )
+    before = (real.current, real.releases())
+    rid, summary = start_rollout(
+        inventory, fleet, releases, "2.0.0", ["kiosk-stranger"], settings=rollout_settings, canary=0
+    )
+    assert summary is not None and summary.status != RolloutStatus.COMPLETED
+    row = hosts(inventory, rid)["kiosk-stranger"]
+    assert row.state in (HostState.PENDING, HostState.UNREACHABLE), row.state
+    assert "host key" in (row.message or "").lower(), row.message
+    assert (real.current, real.releases()) == before, "a kiosk with an unknown key was changed"
+    assert empty_known_hosts.read_text() == "", "the unknown key must not be learned"
