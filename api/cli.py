@@ -101,7 +101,7 @@ def readiness(
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     with session_scope(_engine()) as session:
-        board = compute_board(session, policy)
+        board = compute_board(session, policy, prometheus_url=settings.prometheus_url)
     if district and district not in board.by_district:
         err.print(f"[red]error:[/] no kecamatan with code {district!r}")
         raise typer.Exit(1)

@@ -190,7 +190,12 @@ def _latest_history(session: Session) -> dict[str, tuple[str, datetime]]:
 
 
 def compute_board(
-    session: Session, policy: Policy, *, now: datetime | None = None, record: bool = True
+    session: Session,
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+    record: bool = True,
+    prometheus_url: str | None = None,
 ) -> Board:
     """Evaluate every village; when ``record``, write the verdicts that changed to the
     history (committing the session)."""
@@ -198,18 +203,24 @@ def compute_board(
     # Millions of short-lived objects: cyclic GC passes would cost more than the work.
     gc.disable()
     try:
-        return _compute_board(session, policy, now=now, record=record)
+        return _compute_board(session, policy, now=now, record=record,
+                              prometheus_url=prometheus_url)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _compute_board(
-    session: Session, policy: Policy, *, now: datetime | None, record: bool
+    session: Session,
+    policy: Policy,
+    *,
+    now: datetime | None,
+    record: bool,
+    prometheus_url: str | None = None,
 ) -> Board:
     started = time.perf_counter()
     now = as_utc(now or utcnow())
-    loaded: LoadedInputs = load_inputs(session, policy, now=now)
+    loaded: LoadedInputs = load_inputs(session, policy, now=now, prometheus_url=prometheus_url)
     previous = _latest_history(session)
     rows: list[VillageRow] = []
     changes: list[dict[str, object]] = []
@@ -244,7 +255,10 @@ class BoardCache:
     ``ttl <= 0`` recomputes on every call (tests).
     """
 
-    def __init__(self, engine: Engine, policy: Policy, *, ttl: float) -> None:
+    def __init__(
+        self, engine: Engine, policy: Policy, *, ttl: float, prometheus_url: str | None = None
+    ) -> None:
+        self.prometheus_url = prometheus_url
         self.engine = engine
         self.policy = policy
         self.ttl = ttl
@@ -255,7 +269,7 @@ class BoardCache:
 
     def _compute(self) -> Board:
         with session_scope(self.engine) as session:
-            return compute_board(session, self.policy)
+            return compute_board(session, self.policy, prometheus_url=self.prometheus_url)
 
     def _refresh(self) -> None:
         try:
@@ -304,17 +318,21 @@ class BoardCache:
             return self._board
 
 
-_caches: dict[tuple[str, str, float], BoardCache] = {}
+_caches: dict[tuple[str, str, float, str], BoardCache] = {}
 _caches_lock = threading.Lock()
 
 
-def board_cache(engine: Engine, policy: Policy, *, ttl: float) -> BoardCache:
-    """The process-wide cache for this database and policy."""
-    key = (engine.url.render_as_string(hide_password=True), policy.digest, ttl)
+def board_cache(
+    engine: Engine, policy: Policy, *, ttl: float, prometheus_url: str | None = None
+) -> BoardCache:
+    """The process-wide cache for this database, policy and availability source."""
+    key = (engine.url.render_as_string(hide_password=True), policy.digest, ttl,
+           prometheus_url or "")
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None or cache.engine is not engine:
-            cache = _caches[key] = BoardCache(engine, policy, ttl=ttl)
+            cache = _caches[key] = BoardCache(engine, policy, ttl=ttl,
+                                              prometheus_url=prometheus_url)
         return cache
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, inspect, select
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
 from api.readiness.engine import (
@@ -26,7 +26,7 @@ from api.readiness.engine import (
     VillageInputs,
 )
 from api.readiness.policy import Policy
-from collectors.models import DeviceState, LinkState, StateTransition
+from collectors.models import DeviceState, LinkState
 from inventory.choices import VILLAGE_LEVELS, DeviceRole, RegionLevel
 from inventory.models import Device, Link, Region, Site, SiteFacility
 from kentongan.timeutil import as_utc
@@ -41,6 +41,7 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value if value.tzinfo is UTC else value.astimezone(UTC)
+
 
 _table_cache: dict[tuple[str, str], bool] = {}
 
@@ -76,72 +77,54 @@ class LoadedInputs:
     uplink_medium: dict[str, str]
 
 
-def _availability(
-    changes: Sequence[tuple[datetime, str, str]], before: str, *, start: datetime, end: datetime
-) -> AvailabilityFact:
-    """Seconds up/down over ``[start, end)`` from the state at ``start`` and the changes;
-    unreachable (someone else's fault) and unknown time are observed but not counted."""
-    up = down = unreachable = 0.0
-    state, cursor = before, start
-    for at, _from, to in [*changes, (end, "", "")]:
-        at = min(max(at, start), end)
-        span = (at - cursor).total_seconds()
-        if span > 0:
-            if state == "up":
-                up += span
-            elif state == "down":
-                down += span
-            elif state == "unreachable":
-                unreachable += span
-            cursor = at
-        if to:
-            state = to
-    total = up + down
-    percent = None if total <= 0 else 100.0 * up / total
-    return AvailabilityFact(percent=percent, up_s=up, down_s=down,
-                            observed_s=up + down + unreachable,
-                            window_s=(end - start).total_seconds())
-
-
-def _link_availability(
-    session: Session, link_ids: Iterable[str], *, start: datetime, end: datetime
+def uplink_availability(
+    session: Session,
+    link_ids: Iterable[str],
+    *,
+    start: datetime,
+    end: datetime,
+    prometheus_url: str | None = None,
 ) -> dict[str, AvailabilityFact]:
-    """Availability of many links in two queries (state at start; changes in window)."""
-    wanted = set(link_ids)
-    last_before = (
-        select(StateTransition.subject, func.max(StateTransition.at).label("at"))
-        .where(StateTransition.kind == "link", StateTransition.at < start)
-        .group_by(StateTransition.subject)
-        .subquery()
-    )
-    before: dict[str, str] = {}
-    for subject, to_status in session.execute(
-        select(StateTransition.subject, StateTransition.to_status)
-        .join(last_before, and_(StateTransition.subject == last_before.c.subject,
-                                StateTransition.at == last_before.c.at))
-        .where(StateTransition.kind == "link")
-        .order_by(StateTransition.id)
-    ):
-        if subject in wanted:
-            before[subject] = to_status
-    changes: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
-    for subject, at, from_status, to_status in session.execute(
-        select(StateTransition.subject, StateTransition.at, StateTransition.from_status,
-               StateTransition.to_status)
-        .where(StateTransition.kind == "link", StateTransition.at >= start,
-               StateTransition.at < end)
-        .order_by(StateTransition.at, StateTransition.id)
-    ):
-        if subject in wanted:
-            changes[subject].append((_utc(at), from_status, to_status))  # type: ignore[arg-type]
+    """Availability of the uplinks over ``[start, end)``: from Prometheus's query API when
+    ``prometheus_url`` is set (``KENTONGAN_PROMETHEUS_URL``), else from the embedded
+    observation store, maintenance windows excluded either way. A Prometheus that does not
+    answer gives no facts (the checks turn unknown), never a guess."""
+    wanted = sorted(set(link_ids))
+    window = (end - start).total_seconds()
+    if not wanted:
+        return {}
+    if prometheus_url:
+        from alerts.promquery import PrometheusQueryError, availability_by
+
+        try:
+            results = availability_by(
+                prometheus_url, kind="link", subjects=wanted, start=start, end=end, now=end
+            )
+        except PrometheusQueryError as exc:
+            logger.warning("readiness: Prometheus at %s did not answer: %s", prometheus_url, exc)
+            return {}
+    else:
+        from collectors.store import availability_many
+
+        results = availability_many(
+            session, kind="link", subjects=wanted, start=start, end=end, now=end
+        )
     return {
-        lid: _availability(changes.get(lid, []), before.get(lid, "unknown"), start=start, end=end)
-        for lid in wanted
-        if lid in before or lid in changes
+        lid: AvailabilityFact(
+            percent=r.percent,
+            up_s=r.up_s,
+            down_s=r.down_s,
+            observed_s=r.up_s + r.down_s + r.unreachable_s + r.maintenance_s,
+            window_s=window,
+        )
+        for lid, r in results.items()
+        if r.up_s + r.down_s + r.unreachable_s + r.maintenance_s > 0
     }
 
 
-def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInputs:
+def load_inputs(
+    session: Session, policy: Policy, *, now: datetime, prometheus_url: str | None = None
+) -> LoadedInputs:
     """Every village's inputs, read in a fixed number of queries."""
     now = as_utc(now)
     engine = session.get_bind()
@@ -153,8 +136,9 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
     villages: dict[str, RegionInfo] = {}
     levels = [str(x) for x in VILLAGE_LEVELS] + [str(RegionLevel.KECAMATAN)]
     for code, name, level, parent, lat, lon in session.execute(
-        select(Region.code, Region.name, Region.level, Region.parent_code, Region.lat,
-               Region.lon).where(Region.level.in_(levels))
+        select(
+            Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
+        ).where(Region.level.in_(levels))
     ):
         info = RegionInfo(code, name, parent, lat, lon)
         if level == RegionLevel.KECAMATAN:
@@ -165,8 +149,9 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
     sites: dict[str, tuple[str, str, str, str, float | None, float | None]] = {}
     village_site: dict[str, str] = {}
     for sid, name, kind, vcode, dcode, lat, lon in session.execute(
-        select(Site.id, Site.name, Site.kind, Site.village_code, Site.district_code, Site.lat,
-               Site.lon)
+        select(
+            Site.id, Site.name, Site.kind, Site.village_code, Site.district_code, Site.lat, Site.lon
+        )
         .where(Site.kind.in_(kinds), Site.status != "decommissioned")
         .order_by(Site.id)
     ):
@@ -181,39 +166,65 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
     site_uplink: dict[str, str] = {}
     link_a_site: dict[str, str] = {}
     for lid, medium, uplink_of, a_site, status, since, updated, reason in session.execute(
-        select(Link.id, Link.medium, Link.uplink_of, Device.site_id, LinkState.status,
-               LinkState.since, LinkState.updated_at, LinkState.reason)
+        select(
+            Link.id,
+            Link.medium,
+            Link.uplink_of,
+            Device.site_id,
+            LinkState.status,
+            LinkState.since,
+            LinkState.updated_at,
+            LinkState.reason,
+        )
         .join(Device, Device.id == Link.a_device)
         .outerjoin(LinkState, LinkState.link_id == Link.id)
     ):
-        links[lid] = LinkFact(lid, medium, status, _utc(since),
-                              _utc(updated), reason)
+        links[lid] = LinkFact(lid, medium, status, _utc(since), _utc(updated), reason)
         link_a_site[lid] = a_site
         if uplink_of:
             site_uplink[uplink_of] = lid
 
     kiosks: dict[str, list[DeviceFact]] = defaultdict(list)
     for did, sid, status, last_poll, last_ok, version, reason in session.execute(
-        select(Device.id, Device.site_id, DeviceState.status, DeviceState.last_poll_at,
-               DeviceState.last_ok_at, DeviceState.kiosk_app_version, DeviceState.reason)
+        select(
+            Device.id,
+            Device.site_id,
+            DeviceState.status,
+            DeviceState.last_poll_at,
+            DeviceState.last_ok_at,
+            DeviceState.kiosk_app_version,
+            DeviceState.reason,
+        )
         .join(Site, Site.id == Device.site_id)
         .outerjoin(DeviceState, DeviceState.device_id == Device.id)
         .where(Device.role == DeviceRole.KIOSK, Device.enabled.is_(True), Site.kind.in_(kinds))
         .order_by(Device.id)
     ):
-        kiosks[sid].append(DeviceFact(did, "kiosk", status, _utc(last_poll),
-                                      _utc(last_ok), version, reason))
+        kiosks[sid].append(
+            DeviceFact(did, "kiosk", status, _utc(last_poll), _utc(last_ok), version, reason)
+        )
 
     attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)
     for sid, facility, value, by, at, evidence, expires in session.execute(
-        select(SiteFacility.site_id, SiteFacility.facility, SiteFacility.value,
-               SiteFacility.attested_by, SiteFacility.attested_at, SiteFacility.evidence,
-               SiteFacility.expires_at)
+        select(
+            SiteFacility.site_id,
+            SiteFacility.facility,
+            SiteFacility.value,
+            SiteFacility.attested_by,
+            SiteFacility.attested_at,
+            SiteFacility.evidence,
+            SiteFacility.expires_at,
+        )
         .join(Site, Site.id == SiteFacility.site_id)
         .where(Site.kind.in_(kinds))
     ):
         attestations[sid][facility] = Attestation(
-            facility, value, by, _utc(at), evidence, _utc(expires),
+            facility,
+            value,
+            by,
+            _utc(at),
+            evidence,
+            _utc(expires),
         )
 
     incidents: dict[str, list[IncidentFact]] | None = None
@@ -222,17 +233,27 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
 
         incidents = defaultdict(list)
         for iid, sid, severity, summary, starts in session.execute(
-            select(Incident.id, Incident.site_id, Incident.severity, Incident.summary,
-                   Incident.starts_at)
-            .where(Incident.status == "open", Incident.site_id.is_not(None),
-                   Incident.severity.in_(policy.incidents.no_open_critical.severities))
+            select(
+                Incident.id,
+                Incident.site_id,
+                Incident.severity,
+                Incident.summary,
+                Incident.starts_at,
+            )
+            .where(
+                Incident.status == "open",
+                Incident.site_id.is_not(None),
+                Incident.severity.in_(policy.incidents.no_open_critical.severities),
+            )
             .order_by(Incident.starts_at)
         ):
             incidents[sid].append(IncidentFact(iid, severity, summary, _utc(starts)))
 
     window = timedelta(days=policy.network.availability.window_days)
     uplinks = {site_uplink[s] for s in village_site.values() if s in site_uplink}
-    availability = _link_availability(session, uplinks, start=now - window, end=now)
+    availability = uplink_availability(
+        session, uplinks, start=now - window, end=now, prometheus_url=prometheus_url
+    )
 
     out: list[VillageInputs] = []
     for vcode in sorted(villages):
@@ -241,11 +262,17 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
         dcode = region.parent_code or ""
         district = districts.get(dcode)
         if sid is None:
-            out.append(VillageInputs(
-                village_code=vcode, village_name=region.name, district_code=dcode,
-                district_name=district.name if district else dcode, lat=region.lat,
-                lon=region.lon, incidents=None,
-            ))
+            out.append(
+                VillageInputs(
+                    village_code=vcode,
+                    village_name=region.name,
+                    district_code=dcode,
+                    district_name=district.name if district else dcode,
+                    lat=region.lat,
+                    lon=region.lon,
+                    incidents=None,
+                )
+            )
             continue
         name, kind, _v, site_district, lat, lon = sites[sid]
         dcode = region.parent_code or site_district
@@ -260,22 +287,24 @@ def load_inputs(session: Session, policy: Policy, *, now: datetime) -> LoadedInp
                 up_link = site_uplink[a_site]
                 upstream.append(links[up_link])
                 a_site = link_a_site.get(up_link)
-        out.append(VillageInputs(
-            village_code=vcode,
-            village_name=region.name,
-            district_code=dcode,
-            district_name=district.name if district else dcode,
-            site_id=sid,
-            site_name=name,
-            site_kind=kind,
-            uplink=links.get(uplink_id) if uplink_id else None,
-            upstream_links=tuple(upstream),
-            availability=availability.get(uplink_id) if uplink_id else None,
-            kiosks=tuple(kiosks.get(sid, ())),
-            attestations=attestations.get(sid, {}),
-            incidents=None if incidents is None else tuple(incidents.get(sid, ())),
-            lat=lat if lat is not None else region.lat,
-            lon=lon if lon is not None else region.lon,
-        ))
+        out.append(
+            VillageInputs(
+                village_code=vcode,
+                village_name=region.name,
+                district_code=dcode,
+                district_name=district.name if district else dcode,
+                site_id=sid,
+                site_name=name,
+                site_kind=kind,
+                uplink=links.get(uplink_id) if uplink_id else None,
+                upstream_links=tuple(upstream),
+                availability=availability.get(uplink_id) if uplink_id else None,
+                kiosks=tuple(kiosks.get(sid, ())),
+                attestations=attestations.get(sid, {}),
+                incidents=None if incidents is None else tuple(incidents.get(sid, ())),
+                lat=lat if lat is not None else region.lat,
+                lon=lon if lon is not None else region.lon,
+            )
+        )
     uplink_medium = {lid: links[lid].medium for lid in uplinks}
     return LoadedInputs(villages=out, districts=districts, uplink_medium=uplink_medium)

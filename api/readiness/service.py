@@ -29,7 +29,8 @@ def install_readiness(app: FastAPI, settings: Settings) -> None:
         return
     policy = load_policy(settings.policy_path)
     app.state.readiness_policy = policy
-    cache = board_cache(app.state.engine, policy, ttl=settings.readiness_cache_seconds)
+    cache = board_cache(app.state.engine, policy, ttl=settings.readiness_cache_seconds,
+                        prometheus_url=settings.prometheus_url)
     app.state.readiness_cache = cache
 
     async def warm(_app: FastAPI) -> None:
@@ -62,7 +63,8 @@ def village_qualified_samples(
     policy = cached_policy(settings.policy_path)
     bind = session.get_bind()
     engine = bind if hasattr(bind, "url") else get_engine(settings.database_url)
-    board = board_cache(engine, policy, ttl=settings.readiness_cache_seconds).get()  # type: ignore[arg-type]
+    board = board_cache(engine, policy, ttl=settings.readiness_cache_seconds,
+                        prometheus_url=settings.prometheus_url).get()  # type: ignore[arg-type]
     return [
         (
             {"village": row.code, "district": row.inputs.district_code,

@@ -107,7 +107,7 @@ def get_rollouts(
     _principal: ViewerDep,
     status_filter: Annotated[RolloutStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[RolloutPublic]:
     """Rollouts, newest first (viewer or above)."""
     return list_rollouts(
