@@ -98,13 +98,21 @@ def _lang(request: Request, lang: str | None) -> str:
     return cookie if cookie in LANGS else DEFAULT_LANG
 
 
-def _render(request: Request, name: str, lang: str, query_lang: str | None,
-            **context: Any) -> HTMLResponse:
+def _render(
+    request: Request, name: str, lang: str, query_lang: str | None, **context: Any
+) -> HTMLResponse:
     t, check_name = translator(lang)
     response = templates.TemplateResponse(
-        request, name,
-        {"lang": lang, "t": t, "check_name": check_name, "fmt": format_wib,
-         "evidence": _evidence_text, **context},
+        request,
+        name,
+        {
+            "lang": lang,
+            "t": t,
+            "check_name": check_name,
+            "fmt": format_wib,
+            "evidence": _evidence_text,
+            **context,
+        },
     )
     if query_lang in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
@@ -118,8 +126,9 @@ def _evidence_value(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_evidence_value(v)}" for k, v in value.items()
-                         if v not in (None, [], {}))
+        return ", ".join(
+            f"{k}={_evidence_value(v)}" for k, v in value.items() if v not in (None, [], {})
+        )
     if isinstance(value, list):
         return "; ".join(_evidence_value(v) for v in value)
     return str(value)
@@ -127,20 +136,33 @@ def _evidence_value(value: Any) -> str:
 
 def _evidence_text(evidence: dict[str, Any]) -> str:
     """Evidence as short ``key: value`` lines, timestamps in WIB."""
-    lines = [f"{key}: {_evidence_value(value)}" for key, value in evidence.items()
-             if value not in (None, [], {})]
+    lines = [
+        f"{key}: {_evidence_value(value)}"
+        for key, value in evidence.items()
+        if value not in (None, [], {})
+    ]
     return "\n".join(lines)[:2000]
 
 
 def _village_map(rows: list[VillageRow], lang: str) -> SvgMap:
     t, _ = translator(lang)
-    items = [(r.inputs.lat, r.inputs.lon, r) for r in rows
-             if r.inputs.lat is not None and r.inputs.lon is not None]
+    items = [
+        (r.inputs.lat, r.inputs.lon, r)
+        for r in rows
+        if r.inputs.lat is not None and r.inputs.lon is not None
+    ]
     projected, height = project(items)  # type: ignore[arg-type]
     points = [
-        MapPoint(x, y, 5, r.verdict.status.value, _FILL[r.verdict.status.value],
-                 f"/desa/{r.code}?lang={lang}", r.inputs.village_name if len(rows) <= 60 else "",
-                 f"{r.inputs.village_name}: {t(r.verdict.status.value)}")
+        MapPoint(
+            x,
+            y,
+            5,
+            r.verdict.status.value,
+            _FILL[r.verdict.status.value],
+            f"/desa/{r.code}?lang={lang}",
+            r.inputs.village_name if len(rows) <= 60 else "",
+            f"{r.inputs.village_name}: {t(r.verdict.status.value)}",
+        )
         for x, y, r in projected
     ]
     return SvgMap(600, height, points)
@@ -150,18 +172,32 @@ def _regency_map(board: Board, lang: str) -> SvgMap:
     """Villages as small dots and kecamatan as labelled circles coloured by share qualified."""
     t, _ = translator(lang)
     items: list[tuple[float, float, Any]] = [
-        (r.inputs.lat, r.inputs.lon, ("v", r)) for r in board.villages
+        (r.inputs.lat, r.inputs.lon, ("v", r))
+        for r in board.villages
         if r.inputs.lat is not None and r.inputs.lon is not None and len(board.villages) <= 5000
     ]
-    items += [(d.lat, d.lon, ("d", d)) for d in board.districts.values()
-              if d.lat is not None and d.lon is not None and d.code in board.by_district]
+    items += [
+        (d.lat, d.lon, ("d", d))
+        for d in board.districts.values()
+        if d.lat is not None and d.lon is not None and d.code in board.by_district
+    ]
     projected, height = project(items)
     points = []
     for x, y, (kind, obj) in projected:
         if kind == "v":
             status = obj.verdict.status.value
-            points.append(MapPoint(x, y, 3, status, _FILL[status], f"/desa/{obj.code}?lang={lang}",
-                                   "", f"{obj.inputs.village_name}: {t(status)}"))
+            points.append(
+                MapPoint(
+                    x,
+                    y,
+                    3,
+                    status,
+                    _FILL[status],
+                    f"/desa/{obj.code}?lang={lang}",
+                    "",
+                    f"{obj.inputs.village_name}: {t(status)}",
+                )
+            )
     for x, y, (kind, obj) in projected:
         if kind == "d":
             counts = board.district_counts[obj.code]
@@ -169,27 +205,82 @@ def _regency_map(board: Board, lang: str) -> SvgMap:
             fill = "#1a7f37" if share >= 0.75 else "#bf8700" if share >= 0.25 else "#cf222e"
             if counts.unknown * 2 > counts.total:
                 fill = "#8c959f"
-            points.append(MapPoint(x, y, 8, "district", fill, f"/kecamatan/{obj.code}?lang={lang}",
-                                   obj.name, f"{obj.name}: {counts.qualified}/{counts.total} "
-                                   f"{t('qualified')}"))
+            points.append(
+                MapPoint(
+                    x,
+                    y,
+                    8,
+                    "district",
+                    fill,
+                    f"/kecamatan/{obj.code}?lang={lang}",
+                    obj.name,
+                    f"{obj.name}: {counts.qualified}/{counts.total} {t('qualified')}",
+                )
+            )
     return SvgMap(600, height, points)
 
 
 @router.get("/", response_class=HTMLResponse)
-def board_page(request: Request, reader: ReaderDep,
-               lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
+def board_page(
+    request: Request, reader: ReaderDep, lang: str | None = Query(None, max_length=2)
+) -> HTMLResponse:
     """The regency board by kecamatan."""
     from api.routes.readiness import cohorts_out
 
     board = board_of(request)
     chosen = _lang(request, lang)
-    return _render(request, "board.html", chosen, lang, summary=regency_summary(board),
-                   cohorts=cohorts_out(board), map=_regency_map(board, chosen))
+    return _render(
+        request,
+        "board.html",
+        chosen,
+        lang,
+        summary=regency_summary(board),
+        cohorts=cohorts_out(board),
+        map=_regency_map(board, chosen),
+        outages=_open_outages(request),
+    )
+
+
+def _open_outages(request: Request, *, limit: int = 15) -> list[Any]:
+    """Open incidents that are not explained by another one: a root-cause incident (an
+    area outage or a link down) names the cut; the devices behind it are not repeated."""
+    engine = request.app.state.engine
+    if not has_table(engine, "incidents"):
+        return []
+    from alerts.models import Incident
+
+    with Session(bind=engine) as session:
+        rows = list(
+            session.scalars(
+                select(Incident)
+                .where(Incident.status == "open")
+                .order_by(Incident.starts_at.desc())
+                .limit(500)
+            )
+        )
+    causes = {i.probable_cause for i in rows if i.probable_cause}
+    roots = [
+        i
+        for i in rows
+        if i.probable_cause is None
+        or i.alertname in ("AreaOutage", "FibreLinkDown")
+        or (i.link_id is not None and i.link_id in causes)
+    ]
+    seen: set[tuple[str, str | None]] = set()
+    out = []
+    for i in sorted(roots, key=lambda i: (i.severity != "critical", i.starts_at), reverse=False):
+        key = (i.alertname, i.probable_cause or i.link_id or i.device_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(i)
+    return out[:limit]
 
 
 @router.get("/kecamatan/{code}", response_class=HTMLResponse)
-def district_page(code: str, request: Request, reader: ReaderDep,
-                  lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
+def district_page(
+    code: str, request: Request, reader: ReaderDep, lang: str | None = Query(None, max_length=2)
+) -> HTMLResponse:
     """A kecamatan: its villages, their verdicts and what blocks them."""
     board = board_of(request)
     rows = board.by_district.get(code)
@@ -199,21 +290,36 @@ def district_page(code: str, request: Request, reader: ReaderDep,
     villages = [village_detail(board, r) for r in rows]
     order = {"not_qualified": 0, "unknown": 1, "qualified": 2}
     villages.sort(key=lambda v: (order[v.verdict.value], v.name))
-    return _render(request, "district.html", chosen, lang,
-                   district=district_summary(board, code), villages=villages,
-                   map=_village_map(rows, chosen))
+    return _render(
+        request,
+        "district.html",
+        chosen,
+        lang,
+        district=district_summary(board, code),
+        villages=villages,
+        map=_village_map(rows, chosen),
+    )
 
 
 @router.get("/villages", response_class=HTMLResponse)
-def villages_page(request: Request, reader: ReaderDep,
-                  failing_check: str | None = Query(None, max_length=64),
-                  lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
+def villages_page(
+    request: Request,
+    reader: ReaderDep,
+    failing_check: str | None = Query(None, max_length=64),
+    lang: str | None = Query(None, max_length=2),
+) -> HTMLResponse:
     """Villages where a check does not pass."""
     board = board_of(request)
     chosen = _lang(request, lang)
     rows = filter_villages(board, failing_check=failing_check)
-    return _render(request, "villages.html", chosen, lang, failing_check=failing_check,
-                   villages=[village_detail(board, r) for r in rows[:2000]])
+    return _render(
+        request,
+        "villages.html",
+        chosen,
+        lang,
+        failing_check=failing_check,
+        villages=[village_detail(board, r) for r in rows[:2000]],
+    )
 
 
 def _site_devices(session: Session, site_id: str | None) -> list[dict[str, Any]]:
@@ -221,15 +327,24 @@ def _site_devices(session: Session, site_id: str | None) -> list[dict[str, Any]]
         return []
     from collectors.store import device_states
 
-    devices = list(session.execute(
-        select(Device.id, Device.role).where(Device.site_id == site_id).order_by(Device.id)))
+    devices = list(
+        session.execute(
+            select(Device.id, Device.role).where(Device.site_id == site_id).order_by(Device.id)
+        )
+    )
     states = {s.device_id: s for s in device_states(session, [d.id for d in devices])}
     out = []
     for did, role in devices:
         s = states.get(did)
-        out.append({"id": did, "role": role, "status": s.status if s else "unknown",
-                    "last_ok_at": s.last_ok_at if s else None,
-                    "app_version": s.kiosk_app_version if s else None})
+        out.append(
+            {
+                "id": did,
+                "role": role,
+                "status": s.status if s else "unknown",
+                "last_ok_at": s.last_ok_at if s else None,
+                "app_version": s.kiosk_app_version if s else None,
+            }
+        )
     return out
 
 
@@ -242,8 +357,14 @@ def _incidents(session: Session, row: VillageRow) -> list[Any]:
     conds = [Incident.village_code == row.code]
     if row.inputs.site_id:
         conds.append(Incident.site_id == row.inputs.site_id)
-    return list(session.scalars(select(Incident).where(
-        Incident.status == "open", or_(*conds)).order_by(Incident.starts_at.desc()).limit(20)))
+    return list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.status == "open", or_(*conds))
+            .order_by(Incident.starts_at.desc())
+            .limit(20)
+        )
+    )
 
 
 def _rollouts(session: Session, device_ids: list[str]) -> list[dict[str, Any]]:
@@ -253,18 +374,29 @@ def _rollouts(session: Session, device_ids: list[str]) -> list[dict[str, Any]]:
     from playbooks.models import Rollout, RolloutHost
 
     rows = session.execute(
-        select(RolloutHost.rollout_id, Rollout.version, RolloutHost.device_id, RolloutHost.state,
-               RolloutHost.updated_at)
+        select(
+            RolloutHost.rollout_id,
+            Rollout.version,
+            RolloutHost.device_id,
+            RolloutHost.state,
+            RolloutHost.updated_at,
+        )
         .join(Rollout, Rollout.id == RolloutHost.rollout_id)
         .where(RolloutHost.device_id.in_(device_ids))
-        .order_by(RolloutHost.updated_at.desc()).limit(10)
+        .order_by(RolloutHost.updated_at.desc())
+        .limit(10)
     )
     return [dict(r._mapping) for r in rows]
 
 
 @router.get("/desa/{code}", response_class=HTMLResponse)
-def village_page(code: str, request: Request, reader: ReaderDep, session: SessionDep,
-                 lang: str | None = Query(None, max_length=2)) -> HTMLResponse:
+def village_page(
+    code: str,
+    request: Request,
+    reader: ReaderDep,
+    session: SessionDep,
+    lang: str | None = Query(None, max_length=2),
+) -> HTMLResponse:
     """A village: verdict since when, what blocks it, every check with evidence, devices,
     links, open incidents, rollouts and the verdict history."""
     board = board_of(request)
@@ -278,16 +410,26 @@ def village_page(code: str, request: Request, reader: ReaderDep, session: Sessio
     links += [{**_link(link), "upstream": True} for link in row.inputs.upstream_links]
     devices = _site_devices(session, row.inputs.site_id)
     return _render(
-        request, "village.html", chosen, lang, v=village_detail(board, row), links=links,
-        devices=devices, incidents=_incidents(session, row),
+        request,
+        "village.html",
+        chosen,
+        lang,
+        v=village_detail(board, row),
+        links=links,
+        devices=devices,
+        incidents=_incidents(session, row),
         rollouts=_rollouts(session, [d["id"] for d in devices]),
         history=village_history(session, code)[:20],
     )
 
 
 def _link(link: Any) -> dict[str, Any]:
-    return {"id": link.id, "medium": link.medium, "status": link.status or "unknown",
-            "since": link.since}
+    return {
+        "id": link.id,
+        "medium": link.medium,
+        "status": link.status or "unknown",
+        "since": link.since,
+    }
 
 
 def install(app: FastAPI) -> None:
