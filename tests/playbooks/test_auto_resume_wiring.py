@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, update
 
 from api.app import create_app
@@ -20,6 +22,17 @@ from playbooks.service import make_listener
 from tests.playbooks.conftest import kiosk
 from tests.playbooks.helpers import app_version, hosts, rollout, start_rollout
 from tests.playbooks.kiosks import KioskFleet
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskFleet]:
+    """A fleet of this module's own (127.0.5.x), so that what these tests do to kiosks
+    never meets the session fleet's scenarios."""
+    base = tmp_path_factory.mktemp("fleet-5")
+    with KioskFleet(base, [f"127.0.5.{i}" for i in range(1, 6)]) as kiosks:
+        for k in kiosks.kiosks[:4]:
+            kiosks.start(k)
+        yield kiosks
 
 
 def _back_up(device: str, *, came_from: str = "unreachable") -> Transition:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from inventory.db import session_scope
@@ -13,6 +15,17 @@ from playbooks.choices import HostState, RolloutStatus
 from tests.playbooks.conftest import kiosk
 from tests.playbooks.helpers import hosts, start_rollout
 from tests.playbooks.kiosks import KioskFleet
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskFleet]:
+    """A fleet of this module's own (127.0.4.x), so that what these tests do to kiosks
+    never meets the session fleet's scenarios."""
+    base = tmp_path_factory.mktemp("fleet-4")
+    with KioskFleet(base, [f"127.0.4.{i}" for i in range(1, 6)]) as kiosks:
+        for k in kiosks.kiosks[:4]:
+            kiosks.start(k)
+        yield kiosks
 
 
 def test_unknown_host_key_is_refused(
