@@ -27,7 +27,7 @@ def postgres_available() -> str | None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # reported as the reason
         return f"{type(exc).__name__}: {exc}"
     return None
 
