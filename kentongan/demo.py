@@ -124,10 +124,11 @@ def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int
     for site in villages:
         if rng.random() > 0.2:
             continue
-        link = topology.site_uplink.get(site)
+        uplink = topology.site_uplink.get(site)
         gateway = topology.gateway(site)
-        if link is None or gateway is None:
+        if uplink is None or gateway is None:
             continue
+        link: str = uplink
         behind = [
             n.id
             for n in topology.behind(Node("link", link))

@@ -29,8 +29,12 @@ def install_readiness(app: FastAPI, settings: Settings) -> None:
         return
     policy = load_policy(settings.policy_path)
     app.state.readiness_policy = policy
-    cache = board_cache(app.state.engine, policy, ttl=settings.readiness_cache_seconds,
-                        prometheus_url=settings.prometheus_url)
+    cache = board_cache(
+        app.state.engine,
+        policy,
+        ttl=settings.readiness_cache_seconds,
+        prometheus_url=settings.prometheus_url,
+    )
     app.state.readiness_cache = cache
 
     async def warm(_app: FastAPI) -> None:
@@ -63,12 +67,19 @@ def village_qualified_samples(
     policy = cached_policy(settings.policy_path)
     bind = session.get_bind()
     engine = bind if hasattr(bind, "url") else get_engine(settings.database_url)
-    board = board_cache(engine, policy, ttl=settings.readiness_cache_seconds,
-                        prometheus_url=settings.prometheus_url).get()  # type: ignore[arg-type]
+    board = board_cache(
+        engine,
+        policy,
+        ttl=settings.readiness_cache_seconds,  # type: ignore[arg-type]
+        prometheus_url=settings.prometheus_url,
+    ).get()
     return [
         (
-            {"village": row.code, "district": row.inputs.district_code,
-             "verdict": row.verdict.status.value},
+            {
+                "village": row.code,
+                "district": row.inputs.district_code,
+                "verdict": row.verdict.status.value,
+            },
             1.0 if row.verdict.status.value == "qualified" else 0.0,
         )
         for row in board.villages
@@ -101,12 +112,19 @@ def snapshot(session: Session, at: datetime, *, district: str | None = None) -> 
         latest = latest.where(VerdictChange.district_code == district)
     sub = latest.group_by(VerdictChange.village_code).subquery()
     rows = session.scalars(
-        select(VerdictChange).join(sub, sub.c.id == VerdictChange.id)
+        select(VerdictChange)
+        .join(sub, sub.c.id == VerdictChange.id)
         .order_by(VerdictChange.village_code)
     )
     return [
-        SnapshotRow(r.village_code, r.district_code, r.verdict, as_utc(r.at), list(r.failing or []),
-                    r.policy_version)
+        SnapshotRow(
+            r.village_code,
+            r.district_code,
+            r.verdict,
+            as_utc(r.at),
+            list(r.failing or []),
+            r.policy_version,
+        )
         for r in rows
     ]
 
@@ -114,12 +132,19 @@ def snapshot(session: Session, at: datetime, *, district: str | None = None) -> 
 def village_history(session: Session, village_code: str) -> list[dict[str, Any]]:
     """A village's verdict changes, newest first."""
     rows = session.scalars(
-        select(VerdictChange).where(VerdictChange.village_code == village_code)
-        .order_by(VerdictChange.id.desc()).limit(500)
+        select(VerdictChange)
+        .where(VerdictChange.village_code == village_code)
+        .order_by(VerdictChange.id.desc())
+        .limit(500)
     )
     return [
-        {"at": as_utc(r.at), "verdict": r.verdict, "previous": r.previous,
-         "failing": list(r.failing or []), "policy_version": r.policy_version}
+        {
+            "at": as_utc(r.at),
+            "verdict": r.verdict,
+            "previous": r.previous,
+            "failing": list(r.failing or []),
+            "policy_version": r.policy_version,
+        }
         for r in rows
     ]
 

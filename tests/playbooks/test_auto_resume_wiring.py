@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -73,7 +74,11 @@ def test_only_devices_coming_back_up_are_resumed(engine: Engine, sqlite_url: str
 
 
 def test_kiosk_back_up_finishes_its_rollout_through_the_listener(
-    inventory: Engine, fleet: KioskFleet, releases: Path, rollout_settings: Settings
+    inventory: Engine,
+    fleet: KioskFleet,
+    releases: Path,
+    rollout_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     offline = kiosk(fleet, "kiosk-5")
     fleet.stop(offline)
@@ -108,3 +113,6 @@ def test_kiosk_back_up_finishes_its_rollout_through_the_listener(
     assert rollout(inventory, rid).status == RolloutStatus.COMPLETED
     assert hosts(inventory, rid)["kiosk-5"].state == HostState.CHANGED
     assert app_version(fleet, offline) == "2.0.0"
+    assert not [
+        r for r in caplog.records if r.name == "playbooks.service" and r.levelno >= logging.ERROR
+    ], "the listener must not fail"
