@@ -41,7 +41,10 @@ def make_listener(
         try:
             for summary in resume(engine, device_id, settings=settings):
                 logger.info(
-                    "auto-resume: rollout %s on %s is %s", summary.rollout_id, device_id, summary.status
+                    "auto-resume: rollout %s on %s is %s",
+                    summary.rollout_id,
+                    device_id,
+                    summary.status,
                 )
         except Exception:
             logger.exception("auto-resume of rollouts for %s failed", device_id)
