@@ -128,10 +128,9 @@ def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int
         gateway = topology.gateway(site)
         if uplink is None or gateway is None:
             continue
-        link: str = uplink
         behind = [
             n.id
-            for n in topology.behind(Node("link", link))
+            for n in topology.behind(Node("link", uplink))
             if n.kind == "device" and n.id in enabled and n.id != gateway
         ]
         for _ in range(rng.randint(1, 3)):
@@ -141,7 +140,7 @@ def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int
             rows.append(
                 {
                     "kind": "link",
-                    "subject": link,
+                    "subject": uplink,
                     "from_status": "up",
                     "to_status": "down",
                     "at": begin,
@@ -151,7 +150,7 @@ def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int
             rows.append(
                 {
                     "kind": "link",
-                    "subject": link,
+                    "subject": uplink,
                     "from_status": "down",
                     "to_status": "up",
                     "at": end,

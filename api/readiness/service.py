@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -66,7 +66,7 @@ def village_qualified_samples(
     (labels ``village``, ``district``, ``verdict``)."""
     policy = cached_policy(settings.policy_path)
     bind = session.get_bind()
-    engine = bind if hasattr(bind, "url") else get_engine(settings.database_url)
+    engine = bind if isinstance(bind, Engine) else get_engine(settings.database_url)
     board = board_cache(
         engine,
         policy,
