@@ -6,7 +6,6 @@ devices and links carry management addresses and need a viewer token or above.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, optional_principal, require_role
 from api.deps import SessionDep
+from api.readiness.fields import UtcDateTime
 from inventory.models import Device, Link, Region, Site, SiteFacility
 from inventory.topology import Topology
 
@@ -52,13 +52,17 @@ class RegionOut(BaseModel):
 
 
 class FacilityOut(BaseModel):
+    """An attestation as stored."""
+
     model_config = ConfigDict(from_attributes=True)
+
+    site_id: str
     facility: str
     value: int
     attested_by: str | None
-    attested_at: datetime | None
+    attested_at: UtcDateTime | None
     evidence: str | None
-    expires_at: datetime | None
+    expires_at: UtcDateTime | None
 
 
 class SiteOut(BaseModel):

@@ -22,6 +22,8 @@ from api.auth import EngineerDep, TechnicianDep, audit
 from api.deps import SessionDep
 from api.readiness.board import invalidate_all
 from api.readiness.fields import UtcDateTime
+from api.routes.inventory import FacilityOut
+from api.routes.inventory import SiteOut as SitePublic
 from inventory.choices import (
     BOOLEAN_FACILITIES,
     VILLAGE_LEVELS,
@@ -59,20 +61,6 @@ class FacilityIn(BaseModel):
     expires_at: UtcDateTime | None = None
 
 
-class FacilityOut(BaseModel):
-    """An attestation as stored."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    site_id: str
-    facility: str
-    value: int
-    attested_by: str | None
-    attested_at: UtcDateTime | None
-    evidence: str | None
-    expires_at: UtcDateTime | None
-
-
 class SiteBase(BaseModel):
     """Fields of a site that can be set."""
 
@@ -97,22 +85,6 @@ class SiteCreate(SiteBase):
 
 class SiteUpdate(SiteBase):
     """Changes to a site (only the fields given)."""
-
-
-class SitePublic(BaseModel):
-    """A site as stored."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    kind: str
-    status: str
-    village_code: str
-    district_code: str
-    lat: float | None
-    lon: float | None
-    address: str | None
 
 
 class DeviceBase(BaseModel):
