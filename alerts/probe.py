@@ -9,26 +9,18 @@ http_sd target labels, so the probe's own series carry only per-series labels
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from collectors.base import (
-    Collector,
-    InterfaceSample,
-    Observation,
-    Secret,
-    SnmpCredentials,
-    SshCredentials,
-    Target,
-)
-from inventory.models import Device, Link, Site, SnmpProfile, SshProfile
+from collectors.base import Collector, InterfaceSample, Observation, Target
+from collectors.targets import CredentialError, load_entries
+from inventory.models import Link
 from kentongan.errors import KentonganError
 
 logger = logging.getLogger(__name__)
@@ -73,78 +65,27 @@ def validate_params(items: list[tuple[str, str]]) -> tuple[str, str]:
     return seen["target"], seen["module"]
 
 
-def _secret(env: str | None, file: str | None, *, device: str, what: str) -> Secret | None:
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ProbeError(f"{what} of {device}: environment variable {env} is not set",
-                             status=500, target=device)
-        return Secret(value)
-    if file:
-        try:
-            return Secret(Path(file).read_text().strip())
-        except OSError as exc:
-            raise ProbeError(f"{what} of {device}: cannot read {file}: {exc.strerror}",
-                             status=500, target=device) from exc
-    return None
-
-
 def build_target(
     session: Session, device_id: str, module: str, *, timeout: float = 2.0, retries: int = 1
 ) -> Target:
-    """The collector ``Target`` of one inventory device, credentials resolved.
+    """The collector ``Target`` of one inventory device, credentials resolved through
+    :mod:`collectors.targets` (the poller's own path: same references, same secrets).
 
     Raises:
         ProbeError: 404 for an unknown device, 400 when the device has no profile for
             ``module``, 500 when a referenced secret cannot be read.
     """
-    device = session.get(Device, device_id)
-    if device is None or not device.enabled:
+    entries = load_entries(session, timeout=timeout, retries=retries, device_ids=[device_id])
+    if not entries:
         raise ProbeError(f"unknown device {device_id!r}", status=404, target=device_id)
-    site = session.get(Site, device.site_id)
-    snmp = ssh = None
-    if module == "snmp":
-        profile = session.get(SnmpProfile, device.snmp_profile) if device.snmp_profile else None
-        if profile is None:
-            raise ProbeError(f"device {device_id!r} has no SNMP profile", target=device_id)
-        snmp = SnmpCredentials(
-            version=profile.version,
-            community=_secret(profile.community_env, profile.community_file,
-                              device=device_id, what="SNMP community"),
-            user=profile.user,
-            auth=profile.auth,
-            auth_key=_secret(profile.auth_key_env, profile.auth_key_file,
-                             device=device_id, what="SNMP auth key"),
-            priv=profile.priv,
-            priv_key=_secret(profile.priv_key_env, profile.priv_key_file,
-                             device=device_id, what="SNMP priv key"),
-        )
-    else:
-        sprofile = session.get(SshProfile, device.ssh_profile) if device.ssh_profile else None
-        if sprofile is None:
-            raise ProbeError(f"device {device_id!r} has no SSH profile", target=device_id)
-        ssh = SshCredentials(
-            username=sprofile.username,
-            key_file=sprofile.key_file,
-            password=_secret(sprofile.password_env, sprofile.password_file,
-                             device=device_id, what="SSH password"),
-            known_hosts_file=sprofile.known_hosts_file,
-        )
-    return Target(
-        device_id=device.id,
-        role=device.role,
-        address=device.address,
-        snmp_port=device.snmp_port,
-        ssh_port=device.ssh_port,
-        device_type=device.device_type,
-        snmp=snmp,
-        ssh=ssh,
-        site_id=device.site_id,
-        village_code=site.village_code if site else None,
-        district_code=site.district_code if site else None,
-        timeout=timeout,
-        retries=retries,
-    )
+    entry = entries[0]
+    if (module == "snmp" and entry.snmp is None) or (module == "ssh" and entry.ssh is None):
+        raise ProbeError(f"device {device_id!r} has no {module.upper()} profile",
+                         target=device_id)
+    try:
+        return dataclasses.replace(entry, protocol=module).resolve()
+    except CredentialError as exc:
+        raise ProbeError(str(exc), status=500, target=device_id) from exc
 
 
 def default_collector(module: str) -> Collector:

@@ -243,7 +243,8 @@ class SiteIn(Strict):
 _IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 
 
-def _check_address(value: str) -> str:
+def check_address(value: str) -> str:
+    """A management address, normalised; ValueError naming it when it is not an IP."""
     value = value.strip()
     if _IPV4.fullmatch(value):
         return value
@@ -257,7 +258,7 @@ class DeviceIn(Strict):
     id: Slug
     site: Slug
     role: DeviceRole
-    address: Annotated[str, BeforeValidator(lambda v: _check_address(str(v)))]
+    address: Annotated[str, BeforeValidator(lambda v: check_address(str(v)))]
     snmp: OptSlug = None
     ssh: OptSlug = None
     snmp_port: Annotated[int, BeforeValidator(lambda v: 161 if v in (None, "") else v)] = Field(

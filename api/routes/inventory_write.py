@@ -9,7 +9,6 @@ the change. The readiness board is refreshed after each write.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from api.auth import EngineerDep, TechnicianDep, audit
 from api.deps import SessionDep
 from api.readiness.board import invalidate_all
 from api.readiness.fields import UtcDateTime
+from api.routes.inventory import DeviceOut as DevicePublic
 from api.routes.inventory import FacilityOut
 from api.routes.inventory import SiteOut as SitePublic
 from inventory.choices import (
@@ -33,7 +33,7 @@ from inventory.choices import (
     SiteStatus,
 )
 from inventory.models import Device, Link, Region, Site, SiteFacility, SnmpProfile, SshProfile
-from inventory.schemas import SLUG
+from inventory.schemas import SLUG, check_address
 from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -104,9 +104,7 @@ class DeviceBase(BaseModel):
     @field_validator("address")
     @classmethod
     def _ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
+        return None if value is None else check_address(value)
 
 
 class DeviceCreate(DeviceBase):
@@ -120,24 +118,6 @@ class DeviceCreate(DeviceBase):
 
 class DeviceUpdate(DeviceBase):
     """Changes to a device (only the fields given)."""
-
-
-class DevicePublic(BaseModel):
-    """A device as stored (credential profiles by name only)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    site_id: str
-    role: str
-    address: str
-    snmp_port: int
-    ssh_port: int
-    vendor: str | None
-    model: str | None
-    snmp_profile: str | None
-    ssh_profile: str | None
-    enabled: bool
 
 
 def _plain(obj: Any, fields: list[str]) -> dict[str, Any]:
