@@ -126,6 +126,18 @@ def prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def backfilled_prometheus(workdir: Path, openmetrics: str) -> Iterator[str]:
+    """A Prometheus whose TSDB holds ``openmetrics`` history (``promtool tsdb
+    create-blocks-from``), scraping nothing; yields its base URL."""
+    (workdir / "history.om").write_text(openmetrics)
+    subprocess.run(["/usr/bin/promtool", "tsdb", "create-blocks-from", "openmetrics",
+                    str(workdir / "history.om"), str(workdir / "tsdb")], check=True,
+                   capture_output=True, timeout=120)
+    with prometheus(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []}) as url:
+        yield url
+
+
+@contextlib.contextmanager
 def alertmanager(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
     """Alertmanager with ``config`` on a free port, clustering off; yields its base URL."""
     port = free_port()

@@ -3,7 +3,6 @@ backfilled (promtool tsdb create-blocks-from openmetrics) with a known history."
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,7 @@ import pytest
 from alerts.promquery import PrometheusQueryError, availability_from_prometheus, availability_source
 from collectors.store import AvailabilityResult
 from kentongan.settings import Settings
-from tests.alerts.peers import prometheus
+from tests.alerts.peers import backfilled_prometheus
 
 pytestmark = pytest.mark.integration
 SITE = 'site="kantor-desa-kemiren",village_code="35.10.15.2004",district_code="35.10.15"'
@@ -43,13 +42,7 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     work = tmp_path_factory.mktemp("promquery")
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     start = end - timedelta(hours=4)
-    source = work / "history.om"
-    source.write_text(_history(start))
-    subprocess.run(["/usr/bin/promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    str(source), str(work / "tsdb")], check=True, capture_output=True,
-                   timeout=120)
-    config = {"global": {"scrape_interval": "1m"}, "scrape_configs": []}
-    with prometheus(work, config) as url:
+    with backfilled_prometheus(work, _history(start)) as url:
         yield url, start
 
 

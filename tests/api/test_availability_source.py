@@ -3,7 +3,6 @@ when ``KENTONGAN_PROMETHEUS_URL`` is set, from a real Prometheus."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from api.readiness.inputs import uplink_availability
 from collectors.models import StateTransition
 from inventory.importer import import_paths
 from inventory.models import MaintenanceWindow
-from tests.alerts.peers import prometheus
+from tests.alerts.peers import backfilled_prometheus
 from tests.alerts.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,21 +39,7 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     work = tmp_path_factory.mktemp("readiness-prom")
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     start = end - timedelta(hours=4)
-    (work / "history.om").write_text(_link_history(start))
-    subprocess.run(
-        [
-            "/usr/bin/promtool",
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            str(work / "history.om"),
-            str(work / "tsdb"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    with prometheus(work, {"global": {"scrape_interval": "1m"}, "scrape_configs": []}) as url:
+    with backfilled_prometheus(work, _link_history(start)) as url:
         yield url, start
 
 

@@ -26,14 +26,18 @@ PLACES = {
 }
 
 
+def running_fleet(base: Path, addresses: list[str]) -> Iterator[KioskFleet]:
+    """Five sshd kiosks on ``addresses``; kiosk-1..4 up, kiosk-5 down (the offline village)."""
+    with KioskFleet(base, addresses) as kiosks:
+        for k in kiosks.kiosks[:4]:
+            kiosks.start(k)
+        yield kiosks
+
+
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskFleet]:
-    """Five sshd kiosks; kiosk-1..4 are up, kiosk-5 starts down (the offline village)."""
-    base = tmp_path_factory.mktemp("fleet")
-    with KioskFleet(base, ADDRESSES) as kiosks:
-        for kiosk in kiosks.kiosks[:4]:
-            kiosks.start(kiosk)
-        yield kiosks
+    """The session's fleet on 127.0.3.x (see :func:`running_fleet`)."""
+    yield from running_fleet(tmp_path_factory.mktemp("fleet"), ADDRESSES)
 
 
 @pytest.fixture(scope="session")

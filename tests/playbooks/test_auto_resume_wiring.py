@@ -20,7 +20,7 @@ from playbooks.choices import HostState, RolloutStatus
 from playbooks.models import RolloutHost
 from playbooks.rollout import on_device_up
 from playbooks.service import make_listener
-from tests.playbooks.conftest import kiosk
+from tests.playbooks.conftest import kiosk, running_fleet
 from tests.playbooks.helpers import app_version, hosts, rollout, start_rollout
 from tests.playbooks.kiosks import KioskFleet
 
@@ -29,11 +29,9 @@ from tests.playbooks.kiosks import KioskFleet
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskFleet]:
     """A fleet of this module's own (127.0.5.x), so that what these tests do to kiosks
     never meets the session fleet's scenarios."""
-    base = tmp_path_factory.mktemp("fleet-5")
-    with KioskFleet(base, [f"127.0.5.{i}" for i in range(1, 6)]) as kiosks:
-        for k in kiosks.kiosks[:4]:
-            kiosks.start(k)
-        yield kiosks
+    yield from running_fleet(
+        tmp_path_factory.mktemp("fleet-5"), [f"127.0.5.{i}" for i in range(1, 6)]
+    )
 
 
 def _back_up(device: str, *, came_from: str = "unreachable") -> Transition:

@@ -12,7 +12,7 @@ from inventory.db import session_scope
 from inventory.models import Device, SshProfile
 from kentongan.settings import Settings
 from playbooks.choices import HostState, RolloutStatus
-from tests.playbooks.conftest import kiosk
+from tests.playbooks.conftest import kiosk, running_fleet
 from tests.playbooks.helpers import hosts, start_rollout
 from tests.playbooks.kiosks import KioskFleet
 
@@ -21,11 +21,9 @@ from tests.playbooks.kiosks import KioskFleet
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskFleet]:
     """A fleet of this module's own (127.0.4.x), so that what these tests do to kiosks
     never meets the session fleet's scenarios."""
-    base = tmp_path_factory.mktemp("fleet-4")
-    with KioskFleet(base, [f"127.0.4.{i}" for i in range(1, 6)]) as kiosks:
-        for k in kiosks.kiosks[:4]:
-            kiosks.start(k)
-        yield kiosks
+    yield from running_fleet(
+        tmp_path_factory.mktemp("fleet-4"), [f"127.0.4.{i}" for i in range(1, 6)]
+    )
 
 
 def test_unknown_host_key_is_refused(
