@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 COUNTER32_MODULUS = 1 << 32
 COUNTER64_MODULUS = 1 << 64
-TIMETICKS_MODULUS = 1 << 32
 MAX_WALK_REQUESTS = 64
 _ERROR_NAMES = {
     1: "tooBig",
@@ -70,62 +69,6 @@ _ERROR_NAMES = {
     5: "genErr",
     6: "noAccess",
 }
-
-
-# --------------------------------------------------------------------------- rates
-
-
-def counter_delta(prev: int | None, cur: int | None, *, bits: int, rebooted: bool) -> int | None:
-    """The increase of a counter between two polls, never negative.
-
-    Args:
-        prev: the previous reading (``None`` when there is none).
-        cur: the current reading.
-        bits: 32 (Counter32) or 64 (Counter64).
-        rebooted: the device rebooted in between (see :func:`uptime_went_back`); counters
-            restarted from zero, so the interval has no trustworthy delta.
-
-    Returns:
-        The delta, or ``None`` when it cannot be known (first poll, reboot, a Counter64 that
-        went back, which is a discontinuity rather than a wrap). A Counter32 that went back
-        is taken to have wrapped once.
-    """
-    if prev is None or cur is None or rebooted:
-        return None
-    if bits not in (32, 64):
-        raise ValueError(f"bits must be 32 or 64, not {bits}")
-    if cur >= prev:
-        return cur - prev
-    if bits == 32 and 0 <= cur < COUNTER32_MODULUS and prev < COUNTER32_MODULUS:
-        return cur + COUNTER32_MODULUS - prev
-    return None
-
-
-def uptime_went_back(
-    prev_ticks: int | None, cur_ticks: int | None, *, elapsed_seconds: float | None = None
-) -> bool:
-    """Whether sysUpTime (hundredths of a second) shows a reboot between two polls.
-
-    TimeTicks wrap after ~497 days: a decrease that matches the elapsed wall-clock time
-    (when given) is a wrap, not a reboot.
-    """
-    if prev_ticks is None or cur_ticks is None or cur_ticks >= prev_ticks:
-        return False
-    if elapsed_seconds is not None:
-        wrapped = (cur_ticks + TIMETICKS_MODULUS - prev_ticks) / 100.0
-        if abs(wrapped - elapsed_seconds) <= max(10.0, 0.5 * elapsed_seconds):
-            return False
-    return True
-
-
-def counter_rate(
-    prev: int | None, cur: int | None, seconds: float, *, bits: int, rebooted: bool
-) -> float | None:
-    """Per-second rate from two readings ``seconds`` apart (``None`` when unknown)."""
-    delta = counter_delta(prev, cur, bits=bits, rebooted=rebooted)
-    if delta is None or seconds <= 0:
-        return None
-    return delta / seconds
 
 
 # --------------------------------------------------------------------------- modules

@@ -196,6 +196,26 @@ def _percent(up: float, down: float) -> float | None:
 # --------------------------------------------------------------------------- counters
 
 
+TIMETICKS_MODULUS = 1 << 32
+
+
+def uptime_went_back(
+    prev_ticks: int | None, cur_ticks: int | None, *, elapsed_seconds: float | None = None
+) -> bool:
+    """Whether sysUpTime (hundredths of a second) shows a reboot between two polls.
+
+    TimeTicks wrap after ~497 days: a decrease that matches the elapsed wall-clock time
+    (when given) is a wrap, not a reboot.
+    """
+    if prev_ticks is None or cur_ticks is None or cur_ticks >= prev_ticks:
+        return False
+    if elapsed_seconds is not None:
+        wrapped = (cur_ticks + TIMETICKS_MODULUS - prev_ticks) / 100.0
+        if abs(wrapped - elapsed_seconds) <= max(10.0, 0.5 * elapsed_seconds):
+            return False
+    return True
+
+
 def counter_delta(previous: int | None, current: int | None, *, rebooted: bool = False) -> int:
     """How much a raw SNMP counter advanced, never negative.
 
@@ -340,15 +360,20 @@ def _apply_observation(
         if row.consecutive_failures >= policy.down_after_failures:
             row.observed_status = DOWN
         return
+    elapsed = (now - as_utc(row.last_ok_at)).total_seconds() if row.last_ok_at else None
+    rebooted = uptime_went_back(row.sys_uptime_ticks, obs.sys_uptime_ticks,
+                                elapsed_seconds=elapsed)
+    if (
+        obs.kiosk is not None
+        and obs.kiosk.uptime_seconds is not None
+        and row.kiosk_uptime_seconds is not None
+        and obs.kiosk.uptime_seconds < row.kiosk_uptime_seconds
+    ):
+        rebooted = True
     row.consecutive_failures = 0
     row.last_ok_at = now
     row.observed_status = UP
     row.reason = None
-    rebooted = (
-        obs.sys_uptime_ticks is not None
-        and row.sys_uptime_ticks is not None
-        and obs.sys_uptime_ticks < row.sys_uptime_ticks
-    )
     if obs.sys_uptime_ticks is not None:
         row.sys_uptime_ticks = obs.sys_uptime_ticks
     if obs.sys_name is not None:
@@ -367,12 +392,6 @@ def _apply_observation(
         row.kiosk_disk_total_bytes = k.disk_total_bytes
         row.kiosk_uptime_seconds = k.uptime_seconds
         row.kiosk_last_boot = k.last_boot
-        if (
-            k.uptime_seconds is not None
-            and row.kiosk_uptime_seconds is not None
-            and k.uptime_seconds < row.kiosk_uptime_seconds
-        ):
-            rebooted = True
     for sample in obs.interfaces:
         key = (row.device_id, sample.index)
         irow = ifaces.get(key)

@@ -256,6 +256,30 @@ def test_interface_totals_fold_wrap_and_reboot(db: Engine) -> None:
     assert row.name == "ether1"
 
 
+def test_timeticks_wrap_is_not_taken_for_a_reboot(db: Engine) -> None:
+    # 497 days up: sysUpTime wraps between two polls a minute apart; the counter advanced 500.
+    poll(db, [ok("rtr-kemiren", sys_uptime_ticks=2**32 - 3000,
+                 interfaces=[iface(1, "ether1", in_octets=1000)])], T0)
+    poll(db, [ok("rtr-kemiren", sys_uptime_ticks=3000,
+                 interfaces=[iface(1, "ether1", in_octets=1500)])], T0 + MIN)
+    with session_scope(db) as s:
+        (row,) = interface_states(s, ["rtr-kemiren"])
+    assert row.in_octets_total == 500
+
+
+def test_kiosk_uptime_going_back_is_a_reboot(db: Engine) -> None:
+    first, second = kiosk_obs("kiosk-kemiren-1"), kiosk_obs("kiosk-kemiren-1")
+    first.interfaces = [iface(1, "eth0", in_octets=5000)]
+    second.interfaces = [iface(1, "eth0", in_octets=200)]
+    assert second.kiosk is not None
+    second.kiosk.uptime_seconds = 30.0  # it rebooted: counters restarted from zero
+    poll(db, [first], T0)
+    poll(db, [second], T0 + MIN)
+    with session_scope(db) as s:
+        (row,) = interface_states(s, ["kiosk-kemiren-1"])
+    assert row.in_octets_total == 200  # not a 32-bit "wrap" of ~4 GB
+
+
 def test_large_raw_counters_round_trip(db: Engine) -> None:
     near = 2**64 - 1
     poll(db, [ok("olt-glagah", interfaces=[iface(2, "uplink", in_octets=near)])], T0)
