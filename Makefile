@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kentongan inventory collectors playbooks alerts api
+	$(VENV)/bin/mypy core kentongan inventory collectors playbooks alerts api
 
 ## Every benchmark, each against its peer (long: tens of minutes; not part of `make test`).
 bench: $(STAMP) system-deps

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kentongan.settings import get_settings
+from core.settings import get_settings
 
 console = Console(stderr=True)
 out = Console()
@@ -90,7 +90,7 @@ def incidents(
     Example:  kentongan alerts incidents --status open
     """
     from alerts.incidents import list_incidents
-    from kentongan.timeutil import format_wib
+    from core.timeutil import format_wib
 
     with _session() as session:
         rows = list_incidents(session, status=status, district=district, limit=limit)
@@ -116,8 +116,8 @@ def report_sla(
 
     Example:  kentongan report sla --month 2026-10 --format csv > sla-2026-10.csv
     """
-    from alerts.promquery import availability_source
     from alerts.sla import ReportError, sla_report, to_csv
+    from collectors.promquery import availability_source
 
     settings = get_settings()
     with _session() as session:

@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.metrics import fibre_paths
+from collectors.metrics import fibre_paths
 from inventory.models import Region, Site
 from inventory.topology import Topology
 

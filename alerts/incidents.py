@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from alerts.models import Incident
 from alerts.rootcause import Cause, CauseKind, area_outages, device_cause
+from core.errors import KentonganError
+from core.timeutil import as_utc, utcnow
 from inventory.models import Device, Link, Site
 from inventory.topology import Topology
-from kentongan.errors import KentonganError
-from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ cause: the upstream link, power (the site's UPS on battery at or before the outa
 site's own device.
 
 Months are calendar months in WIB. Availability comes from the embedded store or, with
-``KENTONGAN_PROMETHEUS_URL``, from Prometheus (:func:`alerts.promquery.availability_source`);
+``KENTONGAN_PROMETHEUS_URL``, from Prometheus (:func:`collectors.promquery.availability_source`);
 maintenance windows and time behind someone else's fault are left out of it. Outages come
 from the state transitions of each village site's gateway (the device where its uplink
 lands, else every device of the site); an outage entirely inside a maintenance window is
@@ -29,12 +29,12 @@ from alerts.models import Incident
 from alerts.rootcause import CauseKind
 from collectors.models import StateTransition
 from collectors.store import AvailabilityResult
+from core.errors import KentonganError
+from core.timeutil import WIB, as_utc, utcnow
 from inventory.choices import SERVICE_POINT_KINDS
 from inventory.maintenance import maintenance_intervals
 from inventory.models import Link, MaintenanceWindow, Region, Site
 from inventory.topology import Topology
-from kentongan.errors import KentonganError
-from kentongan.timeutil import WIB, as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

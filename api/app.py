@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from core.settings import Settings
 from inventory.db import get_engine
-from kentongan.settings import Settings
 
 logger = logging.getLogger(__name__)
 

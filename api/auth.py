@@ -26,8 +26,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.models import ApiToken, AuditEntry
-from kentongan.errors import KentonganError
-from kentongan.timeutil import as_utc, utcnow
+from core.errors import KentonganError
+from core.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kentongan.settings import get_settings
-from kentongan.timeutil import format_wib
+from core.settings import get_settings
+from core.timeutil import format_wib
 
 console = Console()
 err = Console(stderr=True)

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from kentongan.settings import Settings
+from core.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.timeutil import utcnow
 from inventory.db import Base
-from kentongan.timeutil import utcnow
 
 #: A 64-bit autoincrementing key that is still a rowid alias on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

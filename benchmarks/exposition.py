@@ -42,13 +42,13 @@ from prometheus_client import (
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, insert
 
-from alerts.exposition import Family, render_text
-from alerts.metrics import StoreCollector
+from collectors.exposition import Family, render_text
+from collectors.metrics import StoreCollector
 from collectors.models import DeviceState, InterfaceState, LinkState
+from core.timeutil import utcnow
 from inventory.db import make_engine
 from inventory.migrate import upgrade
 from inventory.models import Device, Link, Region, Site
-from kentongan.timeutil import utcnow
 
 INTERFACES = 10
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from kentongan.errors import KentonganError
+from core.errors import KentonganError
 
 
 class CollectorError(KentonganError):

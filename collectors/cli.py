@@ -88,9 +88,9 @@ def poll(
 
     from collectors.scheduler import Scheduler
     from collectors.store import StorePolicy, device_states
+    from core.settings import get_settings
     from inventory.db import get_engine, session_scope
     from inventory.models import Device
-    from kentongan.settings import get_settings
 
     err = Console(stderr=True)
     settings = get_settings()

@@ -43,9 +43,9 @@ from collectors.store import (
     record_observations,
 )
 from collectors.targets import CredentialError, TargetEntry, load_entries
+from core.timeutil import utcnow
 from inventory.db import session_scope
 from inventory.topology import Node, Topology
-from kentongan.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class Scheduler:
         collectors: Mapping[str, Collector] | None = None,
         **overrides: Any,
     ) -> Scheduler:
-        """A scheduler configured from :class:`kentongan.settings.Settings`, with the
+        """A scheduler configured from :class:`core.settings.Settings`, with the
         default collectors (SNMP and SSH) unless ``collectors`` is given."""
         kwargs: dict[str, Any] = {
             "policy": StorePolicy.from_settings(settings),

@@ -54,7 +54,7 @@ from collectors.usm import (
     sign,
     verify,
 )
-from kentongan.timeutil import utcnow
+from core.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from netmiko.exceptions import (
 from ntc_templates.parse import parse_output
 
 from collectors.base import InterfaceSample, KioskSample, Observation, Target
-from kentongan.timeutil import utcnow
+from core.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 # paramiko logs a traceback from its transport thread for every failed handshake; the

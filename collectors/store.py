@@ -42,10 +42,10 @@ from sqlalchemy.orm import Session
 
 from collectors.base import DeviceStatus, InterfaceSample, Observation
 from collectors.models import DeviceState, InterfaceState, LinkState, StateTransition
+from core.timeutil import as_utc, utcnow
 from inventory.maintenance import maintenance_intervals, merge
 from inventory.models import Device, Link, MaintenanceWindow, Site
 from inventory.topology import Node, Topology
-from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class StorePolicy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> StorePolicy:
-        """Build the policy from a :class:`kentongan.settings.Settings`."""
+        """Build the policy from a :class:`core.settings.Settings`."""
         return cls(
             down_after_failures=max(1, int(settings.down_after_failures)),
             stale_after_intervals=float(settings.stale_after_intervals),

@@ -22,9 +22,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import func, select
 
+from core.settings import get_settings
 from inventory.db import get_engine, session_scope
 from inventory.errors import ImportRejected
-from kentongan.settings import get_settings
 
 console = Console()
 err = Console(stderr=True)

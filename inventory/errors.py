@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kentongan.errors import KentonganError
+from core.errors import KentonganError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from core.timeutil import as_utc
 from inventory.models import (
     Device,
     Link,
@@ -21,7 +22,6 @@ from inventory.models import (
     SshProfile,
 )
 from inventory.topology import Topology
-from kentongan.timeutil import as_utc
 
 
 def group_name(prefix: str, value: str) -> str:

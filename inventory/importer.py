@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, DateTime, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.timeutil import as_utc
 from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
 from inventory.errors import ImportRejected, Problem
 from inventory.models import (
@@ -45,7 +46,6 @@ from inventory.schemas import (
     SshProfileIn,
 )
 from inventory.sources import KINDS, Record, Source, expand_paths, open_sources
-from kentongan.timeutil import as_utc
 
 logger = logging.getLogger(__name__)
 

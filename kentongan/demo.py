@@ -21,12 +21,12 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from inventory.db import dispose_engines, get_engine
 from inventory.importer import import_paths
 from inventory.migrate import upgrade
 from inventory.models import Device, SnmpProfile
 from inventory.topology import Node, Topology
-from kentongan.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from kentongan.errors import KentonganError
-from kentongan.settings import get_settings
-from kentongan.timeutil import format_wib
+from core.errors import KentonganError
+from core.settings import get_settings
+from core.timeutil import format_wib
 from playbooks.choices import WaveMode
 from playbooks.rollout import (
     HostProgress,

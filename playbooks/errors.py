@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kentongan.errors import KentonganError
+from core.errors import KentonganError
 
 
 class RolloutError(KentonganError):

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from core.timeutil import utcnow
 from inventory.db import session_scope
-from kentongan.timeutil import utcnow
 from playbooks.models import KioskFacts
 from playbooks.runner import PlaybookResult, run_playbook
 from playbooks.targets import TargetFilter, ansible_inventory, select_targets

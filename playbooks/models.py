@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.timeutil import utcnow
 from inventory.db import Base
-from kentongan.timeutil import utcnow
 
 
 class Rollout(Base):

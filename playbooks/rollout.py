@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.settings import Settings, get_settings
+from core.timeutil import as_utc, format_wib, utcnow
 from inventory.db import session_scope
 from inventory.models import Device, Site, SshProfile
-from kentongan.settings import Settings, get_settings
-from kentongan.timeutil import as_utc, format_wib, utcnow
 from playbooks.choices import (
     DONE_STATES,
     FAILURE_STATES,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from kentongan.timeutil import WIB, as_utc
+from core.timeutil import WIB, as_utc
 from playbooks.choices import WaveMode
 from playbooks.errors import RolloutError
 

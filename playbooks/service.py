@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from kentongan.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

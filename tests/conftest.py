@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from kentongan.settings import Settings
+from core.settings import Settings
 from tests.support.db import migrated_engine, postgres_available, postgres_schema_url
 
 ROOT = Path(__file__).resolve().parent.parent

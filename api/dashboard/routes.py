@@ -34,8 +34,8 @@ from api.routes.readiness import (
     regency_summary,
     village_detail,
 )
+from core.timeutil import format_wib
 from inventory.models import Device
-from kentongan.timeutil import format_wib
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from api.readiness.engine import (
 )
 from api.readiness.inputs import LoadedInputs, RegionInfo, load_inputs
 from api.readiness.policy import CHECK_IDS, Cohort, Policy
+from core.timeutil import as_utc, utcnow
 from inventory.db import session_scope
-from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

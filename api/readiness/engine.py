@@ -26,7 +26,7 @@ from api.readiness.policy import (
     Policy,
 )
 from api.readiness.versions import parse_version
-from kentongan.timeutil import as_utc, format_wib
+from core.timeutil import as_utc, format_wib
 
 
 class Status(StrEnum):

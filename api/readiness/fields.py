@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from kentongan.timeutil import as_utc
+from core.timeutil import as_utc
 
 
 def _utc(value: datetime) -> datetime:

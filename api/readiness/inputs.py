@@ -27,9 +27,9 @@ from api.readiness.engine import (
 )
 from api.readiness.policy import Policy
 from collectors.models import DeviceState, LinkState
+from core.timeutil import as_utc
 from inventory.choices import VILLAGE_LEVELS, DeviceRole, RegionLevel
 from inventory.models import Device, Link, Region, Site, SiteFacility
-from kentongan.timeutil import as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def uplink_availability(
     if not wanted:
         return {}
     if prometheus_url:
-        from alerts.promquery import PrometheusQueryError, availability_by
+        from collectors.promquery import PrometheusQueryError, availability_by
 
         try:
             results = availability_by(

@@ -18,8 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from api.readiness.versions import parse_version
+from core.errors import ConfigurationError
 from inventory.choices import LinkMedium, SiteKind
-from kentongan.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 

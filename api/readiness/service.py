@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from api.models import VerdictChange
 from api.readiness.board import Board, BoardCache, board_cache
 from api.readiness.policy import Policy, cached_policy, load_policy
+from core.settings import Settings
+from core.timeutil import WIB, as_utc
 from inventory.db import get_engine
-from kentongan.settings import Settings
-from kentongan.timeutil import WIB, as_utc
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from alerts.incidents import (
 from alerts.models import Incident
 from alerts.sla import ReportError, SlaReport, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
-from kentongan.timeutil import WIB, as_utc, format_wib, utcnow
+from core.timeutil import WIB, as_utc, format_wib, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def _report(
     session: Any, settings: Any, *, month: str, district: str | None, village: str | None,
     cohort: str | None,
 ) -> SlaReport:
-    from alerts.promquery import availability_source
+    from collectors.promquery import availability_source
 
     try:
         return sla_report(

@@ -24,6 +24,7 @@ from api.readiness.fields import UtcDateTime
 from api.routes.inventory import DeviceOut as DevicePublic
 from api.routes.inventory import FacilityOut
 from api.routes.inventory import SiteOut as SitePublic
+from core.timeutil import as_utc, utcnow
 from inventory.choices import (
     BOOLEAN_FACILITIES,
     VILLAGE_LEVELS,
@@ -34,7 +35,6 @@ from inventory.choices import (
 )
 from inventory.models import Device, Link, Region, Site, SiteFacility, SnmpProfile, SshProfile
 from inventory.schemas import SLUG, check_address
-from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

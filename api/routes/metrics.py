@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from alerts.exposition import CONTENT_TYPE, Family, LabelSet
-from alerts.metrics import StoreCollector
-from alerts.probe import ProbeError, probe
 from api.deps import SessionDep
-from kentongan.settings import Settings
+from collectors.exposition import CONTENT_TYPE, Family, LabelSet
+from collectors.metrics import StoreCollector
+from collectors.probe import ProbeError, probe
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from api.readiness.service import (
     snapshot,
     village_history,
 )
+from core.timeutil import format_wib
 from inventory.choices import SiteKind
-from kentongan.timeutil import format_wib
 
 router = APIRouter(prefix="/api/v1", tags=["readiness"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 
 from api.auth import TechnicianDep, ViewerDep, audit
 from api.deps import SessionDep
-from kentongan.settings import Settings
+from core.settings import Settings
 from playbooks.api_views import (
     RolloutCreate,
     RolloutDetail,

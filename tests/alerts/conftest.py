@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from api.app import create_app
-from kentongan.settings import Settings
+from core.settings import Settings
 from tests.alerts.support import seed, set_all_up
 
 WEBHOOK_TOKEN = "test-webhook-token-5f3a"

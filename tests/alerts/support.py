@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert, update
 
 from collectors.models import DeviceState, InterfaceState, LinkState, StateTransition
+from core.timeutil import utcnow
 from inventory.models import Device, Link, Region, Site
-from kentongan.timeutil import utcnow
 
 VILLAGES = {
     "kemiren": ("kantor-desa-kemiren", "35.10.15.2004", "Kemiren", "desa", "35.10.15"),

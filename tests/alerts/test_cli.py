@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from kentongan.cli import app
-from kentongan.settings import get_settings
 from tests.alerts.test_sla import history
 
 

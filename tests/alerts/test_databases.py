@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from alerts.incidents import WebhookPayload, apply_delivery, list_incidents
-from alerts.metrics import StoreCollector
 from alerts.sla import sla_report
+from collectors.metrics import StoreCollector
 from tests.alerts.support import fibre_cut, seed, set_all_up
 from tests.alerts.test_sla import at, history
 from tests.alerts.test_webhook import alert, payload

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from alerts.exposition import Family, LabelSet, escape_label_value, format_value, render_text
-from alerts.metrics import StoreCollector
+from collectors.exposition import Family, LabelSet, escape_label_value, format_value, render_text
+from collectors.metrics import StoreCollector
 from tests.alerts.support import fibre_cut, set_device
 
 
@@ -75,7 +75,7 @@ def test_round_trip_matches_prometheus_client(rows: list[tuple[str, float]]) -> 
     for value_label, value in rows:
         fam.add(LabelSet(("device", "interface"), ("d1", value_label)), value)
     ours = render_text([fam]).decode()
-    from alerts.exposition import to_metric
+    from collectors.exposition import to_metric
 
     class One:
         def collect(self):  # type: ignore[no-untyped-def]

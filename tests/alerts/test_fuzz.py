@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from kentongan.settings import Settings
+from core.settings import Settings
 from tests.alerts.support import seed, set_all_up
 from tests.support.db import migrated_engine
 

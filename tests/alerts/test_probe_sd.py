@@ -12,9 +12,9 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from alerts.rootcause import CauseKind, area_outages, common_upstream, device_cause
+from core.timeutil import WIB, utcnow
 from inventory.models import MaintenanceWindow
 from inventory.topology import Topology
-from kentongan.timeutil import WIB, utcnow
 
 
 @pytest.mark.parametrize(("query", "status", "text"), [

@@ -8,9 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.promquery import PrometheusQueryError, availability_from_prometheus, availability_source
+from collectors.promquery import (
+    PrometheusQueryError,
+    availability_from_prometheus,
+    availability_source,
+)
 from collectors.store import AvailabilityResult
-from kentongan.settings import Settings
+from core.settings import Settings
 from tests.alerts.peers import backfilled_prometheus
 
 pytestmark = pytest.mark.integration
@@ -96,7 +100,7 @@ def test_unreachable_prometheus_is_an_error() -> None:
 
 
 def test_availability_of_many_subjects_at_once(backfilled: tuple[str, datetime]) -> None:
-    from alerts.promquery import availability_by
+    from collectors.promquery import availability_by
 
     url, start = backfilled
     end = start + timedelta(hours=4)

@@ -27,10 +27,10 @@ from collectors.scheduler import Scheduler
 from collectors.simfleet import SimDevice, SimFleet, start_fleet
 from collectors.snmp import SnmpCollector
 from collectors.store import StorePolicy
+from core.settings import Settings
 from inventory.models import Device
 from inventory.topology import Node, Topology
 from kentongan.demo import point_inventory_at_fleet
-from kentongan.settings import Settings
 from tests.alerts.peers import alertmanager, fast_rules, prometheus, query, serve_app, wait_for
 from tests.alerts.support import seed
 from tests.support.db import migrated_engine

@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth import Role, create_token
+from core.settings import Settings
+from core.timeutil import utcnow
 from inventory.db import make_engine, session_scope
 from inventory.migrate import upgrade
-from kentongan.settings import Settings
-from kentongan.timeutil import utcnow
 from tests.api.fleet import Scenario, import_banyuwangi, seed_observations
 
 #: What the shared fleet looks like (Glagah, 35.10.15, is the programme managers' example).

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from api.app import create_app
 from api.auth import Role
 from api.models import ApiToken, AuditEntry
+from core.settings import Settings
 from inventory.db import session_scope
-from kentongan.settings import Settings
 from tests.api.conftest import KEMIREN, ApiEnv
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -10,8 +10,8 @@ from api.models import VerdictChange
 from api.readiness.board import compute_board
 from api.readiness.policy import load_policy
 from api.readiness.service import end_of_day_wib, snapshot
+from core.timeutil import utcnow
 from inventory.db import session_scope
-from kentongan.timeutil import utcnow
 from tests.api.conftest import KEMIREN, SCENARIO
 from tests.api.fleet import import_banyuwangi, seed_observations
 

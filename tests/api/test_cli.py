@@ -17,9 +17,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from api.models import ApiToken
+from core.settings import get_settings
 from inventory.db import session_scope
 from kentongan.cli import app
-from kentongan.settings import get_settings
 from tests.api.conftest import ApiEnv
 
 ROOT = Path(__file__).resolve().parents[2]

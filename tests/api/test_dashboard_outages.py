@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from alerts.models import Incident
 from api.app import create_app
+from core.settings import Settings
 from inventory.importer import import_paths
-from kentongan.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

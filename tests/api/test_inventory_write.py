@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from api.auth import Role
-from kentongan.timeutil import utcnow
+from core.timeutil import utcnow
 from tests.api.conftest import ApiEnv
 
 KENJO = "35.10.15.2011"

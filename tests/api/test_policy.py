@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from api.readiness.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy
-from kentongan.settings import Settings
+from core.settings import Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,9 +8,9 @@ import io
 from datetime import timedelta
 
 from api.readiness.service import village_qualified_samples
+from core.settings import Settings
+from core.timeutil import utcnow
 from inventory.db import session_scope
-from kentongan.settings import Settings
-from kentongan.timeutil import utcnow
 from tests.api.conftest import GLAGAH, KEMIREN, ApiEnv
 
 V = "/api/v1/readiness/villages"

@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from collectors.simfleet import SimDevice, start_fleet
+from core.settings import get_settings
 from inventory.db import session_scope
 from inventory.models import Device, SnmpProfile, SshProfile
 from kentongan.cli import app
-from kentongan.settings import get_settings
 from tests.collectors.conftest import seed_inventory
 from tests.collectors.sshd import SshLab, make_kiosk
 from tests.support.db import migrated_engine

@@ -24,9 +24,9 @@ from collectors.store import (
     link_states,
     transitions,
 )
+from core.timeutil import utcnow
 from inventory.db import session_scope
 from inventory.models import Device, SnmpProfile
-from kentongan.timeutil import utcnow
 from tests.collectors.conftest import seed_inventory
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from api.app import create_app
 from collectors.scheduler import Scheduler
 from collectors.ssh import SshCollector
 from collectors.store import DeviceStateView, StorePolicy, device_states
+from core.settings import Settings
 from inventory.db import session_scope
 from inventory.models import Device, SshProfile
-from kentongan.settings import Settings
 from tests.collectors.conftest import seed_inventory
 from tests.collectors.sshd import SshLab, make_kiosk
 

@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 from collectors.base import Observation, Target
 from collectors.scheduler import Scheduler
 from collectors.store import StorePolicy, Transition, device_states
+from core.timeutil import utcnow
 from inventory.db import session_scope
 from inventory.models import Device, SnmpProfile
-from kentongan.timeutil import utcnow
 from tests.collectors.conftest import T0, seed_inventory
 
 SECRET = "s3cr3t-community-value"

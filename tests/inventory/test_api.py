@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import Role, create_token
+from core.settings import Settings
 from inventory.importer import import_paths
-from kentongan.settings import Settings
 from tests.inventory.conftest import REGIONS, SAMPLE
 
 

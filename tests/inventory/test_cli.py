@@ -12,8 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from kentongan.cli import app
-from kentongan.settings import get_settings
 from tests.inventory.conftest import REGIONS, SAMPLE
 
 

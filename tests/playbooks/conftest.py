@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core.settings import Settings
 from inventory.db import session_scope
 from inventory.models import Device, Region, Site, SshProfile
-from kentongan.settings import Settings
 from playbooks.sample_app import build_sample_release
 from tests.playbooks.kiosks import Kiosk, KioskFleet
 

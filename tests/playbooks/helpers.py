@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from core.settings import Settings
 from inventory.db import session_scope
-from kentongan.settings import Settings
 from playbooks.choices import WaveMode
 from playbooks.models import Rollout, RolloutEvent, RolloutHost
 from playbooks.release import resolve_release

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 from api.app import create_app
 from api.auth import Role, create_token
 from api.models import AuditEntry
+from core.settings import Settings
 from inventory.db import session_scope
-from kentongan.settings import Settings
 from playbooks.models import Rollout
 from tests.playbooks.conftest import add_kiosks
 from tests.playbooks.kiosks import KioskFleet

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from inventory.db import session_scope
 from kentongan.cli import app
-from kentongan.settings import get_settings
 from playbooks.choices import HostState, RolloutStatus
 from playbooks.models import Rollout
 from playbooks.rollout import rollout_is_stale

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core.settings import Settings
 from inventory.db import session_scope
 from inventory.models import Device, SshProfile
-from kentongan.settings import Settings
 from playbooks.choices import HostState, RolloutStatus
 from tests.playbooks.conftest import kiosk, running_fleet
 from tests.playbooks.helpers import hosts, start_rollout

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, update
 
+from core.settings import Settings
 from inventory.db import session_scope
-from kentongan.settings import Settings
 from playbooks.choices import HostState, RolloutStatus, WaveMode
 from playbooks.errors import RolloutError
 from playbooks.models import Rollout

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core.settings import Settings
+from core.timeutil import utcnow
 from inventory.db import session_scope
 from inventory.models import Device
-from kentongan.settings import Settings
-from kentongan.timeutil import utcnow
 from playbooks.choices import HostState, RolloutStatus
 from playbooks.rollout import on_device_up, resume_rollout
 from tests.playbooks.conftest import kiosk

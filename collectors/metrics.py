@@ -25,11 +25,11 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from alerts.exposition import Family, LabelSet, render_text, to_metric
+from collectors.exposition import Family, LabelSet, render_text, to_metric
+from core.timeutil import as_utc, utcnow
 from inventory.maintenance import in_maintenance
 from inventory.models import Device, MaintenanceWindow, Region, Site
 from inventory.topology import Node, Topology
-from kentongan.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from collectors.base import Collector, InterfaceSample, Observation, Target
 from collectors.targets import CredentialError, load_entries
+from core.errors import KentonganError
 from inventory.models import Link
-from kentongan.errors import KentonganError
 
 logger = logging.getLogger(__name__)
 

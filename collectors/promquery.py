@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import httpx
 
 from collectors.store import AvailabilityResult
-from kentongan.errors import KentonganError
-from kentongan.timeutil import as_utc, utcnow
+from core.errors import KentonganError
+from core.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
