@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from core.settings import Settings
 from inventory.db import get_engine
@@ -42,7 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
             for hook in reversed(app.state.shutdown_hooks):
                 await hook(app)
 
-    app = FastAPI(
+    # /docs and /redoc with the Swagger UI and ReDoc assets shipped in fastapi-offline: no CDN.
+    app = FastAPIOffline(
         title="Kentongan",
         version="0.1.0",
         description=(

@@ -146,3 +146,25 @@ def test_blocked_upstream_is_shown_as_such(server: str, page: Page) -> None:
     row = page.locator('#checks tr[data-check="kiosk.online"]')
     expect(row).to_contain_text("blocked upstream")
     expect(row).to_contain_text("fo-noc-licin")
+
+
+def test_api_docs_render_offline(server: str, page: Page) -> None:
+    """/docs and /redoc draw the API from assets the server ships: every request the page
+    makes stays on the server (others are refused), and Swagger UI lists the operations."""
+    foreign: list[str] = []
+
+    def only_local(route: object) -> None:
+        request = route.request  # type: ignore[attr-defined]
+        if request.url.startswith(server):
+            route.continue_()  # type: ignore[attr-defined]
+        else:
+            foreign.append(request.url)
+            route.abort()  # type: ignore[attr-defined]
+
+    page.route("**/*", only_local)
+    page.goto(f"{server}/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+    assert page.locator(".opblock").count() > 20
+    page.goto(f"{server}/redoc")
+    expect(page.get_by_text("/api/v1/readiness", exact=False).first).to_be_attached(timeout=15_000)
+    assert foreign == [], f"the docs pages fetched from elsewhere: {foreign}"
