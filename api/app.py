@@ -43,8 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
             for hook in reversed(app.state.shutdown_hooks):
                 await hook(app)
 
-    # /docs and /redoc with the Swagger UI and ReDoc assets shipped in fastapi-offline: no CDN.
+    # /docs with the Swagger UI assets shipped in fastapi-offline: no CDN. (ReDoc is off: its
+    # bundle fetches a badge from its vendor's CDN, which a closed network cannot reach.)
     app = FastAPIOffline(
+        redoc_url=None,
         title="Kentongan",
         version="0.1.0",
         description=(

@@ -149,7 +149,7 @@ def test_blocked_upstream_is_shown_as_such(server: str, page: Page) -> None:
 
 
 def test_api_docs_render_offline(server: str, page: Page) -> None:
-    """/docs and /redoc draw the API from assets the server ships: every request the page
+    """/docs draws the API from assets the server ships: every request the page
     makes stays on the server (others are refused), and Swagger UI lists the operations."""
     foreign: list[str] = []
 
@@ -165,6 +165,5 @@ def test_api_docs_render_offline(server: str, page: Page) -> None:
     page.goto(f"{server}/docs")
     expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
     assert page.locator(".opblock").count() > 20
-    page.goto(f"{server}/redoc")
-    expect(page.get_by_text("/api/v1/readiness", exact=False).first).to_be_attached(timeout=15_000)
+    page.wait_for_load_state("networkidle")
     assert foreign == [], f"the docs pages fetched from elsewhere: {foreign}"
