@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.timeutil import utcnow  # noqa: E402
 from inventory.db import make_engine, session_scope  # noqa: E402
-from inventory.migrate import upgrade  # noqa: E402
+from kentongan.app import upgrade  # noqa: E402
 from tests.api.fleet import import_banyuwangi, seed_observations  # noqa: E402
 
 KENTONGAN = [sys.executable, "-m", "kentongan.cli"]

@@ -58,7 +58,7 @@ def provisioned(
     fleet: KioskFleet, releases: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Kiosk, list[int]]]:
     from inventory.db import make_engine
-    from inventory.migrate import upgrade
+    from kentongan.app import upgrade
     from tests.playbooks.conftest import add_kiosks
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('prov') / 'k.db'}")
