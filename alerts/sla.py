@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -247,20 +248,33 @@ def _row(scope: str, ident: str, name: str, avail: AvailabilityResult,
     )
 
 
-def _cohorts(policy_path: object) -> list[object]:
-    try:
-        from api.readiness.policy import load_policy
-    except ImportError:
-        return []
-    try:
-        return list(load_policy(policy_path).cohorts)  # type: ignore[arg-type]
-    except Exception:
-        logger.exception("cannot load the readiness policy for cohorts")
-        return []
+class CohortSelectorLike(Protocol):
+    """Which villages belong to a cohort (every given condition must hold)."""
+
+    @property
+    def uplink_medium(self) -> str | None: ...
+    @property
+    def districts(self) -> Sequence[str] | None: ...
+    @property
+    def villages(self) -> Sequence[str] | None: ...
+    @property
+    def site_kinds(self) -> Sequence[str] | None: ...
 
 
-def _in_cohort(cohort: object, village: _Village) -> bool:
-    sel = cohort.selector  # type: ignore[attr-defined]
+class CohortLike(Protocol):
+    """A programme cohort as the report needs it (the readiness policy's ``Cohort`` is one;
+    the caller in ``api/`` loads them and passes them in)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def selector(self) -> CohortSelectorLike: ...
+
+
+def _in_cohort(cohort: CohortLike, village: _Village) -> bool:
+    sel = cohort.selector
     if sel.uplink_medium is not None and sel.uplink_medium not in village.media:
         return False
     if sel.districts is not None and village.district not in sel.districts:
@@ -279,11 +293,12 @@ def sla_report(
     cohort: str | None = None,
     availability_fn: AvailabilityFn | None = None,
     source: str = "store",
-    policy_path: object = None,
+    cohorts: Sequence[CohortLike] = (),
     now: datetime | None = None,
 ) -> SlaReport:
     """Build the report of ``month`` (``YYYY-MM``, WIB), optionally for one district,
-    village or cohort.
+    village or cohort; ``cohorts`` are the programme's cohorts (from the readiness policy,
+    loaded by the caller), each reported as a row.
 
     Raises:
         ReportError: for a bad month or an unknown cohort.
@@ -317,9 +332,9 @@ def sla_report(
         v.kinds.add(kind)
         if sid in media:
             v.media.add(media[sid])
-    cohorts = _cohorts(policy_path)
+    cohorts = list(cohorts)
     if cohort is not None:
-        cohorts = [c for c in cohorts if c.id == cohort]  # type: ignore[attr-defined]
+        cohorts = [c for c in cohorts if c.id == cohort]
         if not cohorts:
             raise ReportError(f"unknown cohort {cohort!r}", field="cohort")
         villages = {k: v for k, v in villages.items() if _in_cohort(cohorts[0], v)}
@@ -354,7 +369,7 @@ def sla_report(
         for code in members:
             avail.add(village_avail[code])
         report.cohorts.append(_row(
-            "cohort", c.id, c.name, avail,  # type: ignore[attr-defined]
+            "cohort", c.id, c.name, avail,
             (o for code in members for o in village_outages[code]), villages=len(members)))
     report.outages.sort(key=lambda o: (o.start, o.site_id))
     return report

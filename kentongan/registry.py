@@ -11,8 +11,9 @@ as arguments (they never name the packages above them).
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -30,10 +31,12 @@ AppInstaller = Callable[["FastAPI"], None]
 @dataclass(frozen=True, slots=True)
 class Package:
     """One package and its contributions, by dotted module name (imported on demand, so
-    that ``kentongan --help`` does not load the web app)."""
+    that ``kentongan --help`` does not load the web app). ``cli_wiring()`` gives keyword
+    arguments for the package's ``register``: what it needs from the packages above it."""
 
     name: str
     cli: str | None = None
+    cli_wiring: Callable[[], Mapping[str, Any]] | None = None
     installers: tuple[str, ...] = field(default_factory=tuple)
     models: str | None = None
     migrations: bool = False
@@ -42,6 +45,12 @@ class Package:
     def migrations_dir(self) -> Path | None:
         """``<package>/migrations/versions`` when the package has migrations."""
         return ROOT / self.name / "migrations" / "versions" if self.migrations else None
+
+
+def _alerts_wiring() -> Mapping[str, Any]:
+    from api.routes.alerts import policy_cohorts
+
+    return {"cohort_source": policy_cohorts}
 
 
 PACKAGES: tuple[Package, ...] = (
@@ -60,7 +69,13 @@ PACKAGES: tuple[Package, ...] = (
         models="playbooks.models",
         migrations=True,
     ),
-    Package("alerts", cli="alerts.cli", models="alerts.models", migrations=True),
+    Package(
+        "alerts",
+        cli="alerts.cli",
+        cli_wiring=_alerts_wiring,
+        models="alerts.models",
+        migrations=True,
+    ),
     Package(
         "api",
         cli="api.cli",
@@ -97,7 +112,15 @@ def _attribute(module_name: str, attribute: str) -> Any:
 
 def cli_registrars() -> list[CliRegistrar]:
     """Each package's ``register(app)``, lowest layer first."""
-    return [cast(CliRegistrar, _attribute(p.cli, "register")) for p in PACKAGES if p.cli]
+    registrars: list[CliRegistrar] = []
+    for p in PACKAGES:
+        if p.cli is None:
+            continue
+        register = cast(CliRegistrar, _attribute(p.cli, "register"))
+        if p.cli_wiring is not None:
+            register = functools.partial(register, **p.cli_wiring())
+        registrars.append(register)
+    return registrars
 
 
 def app_installers() -> list[AppInstaller]:
