@@ -559,17 +559,7 @@ class Scheduler:
 
 
 def default_collectors(settings: Any) -> dict[str, Collector]:
-    """The SNMP and SSH collectors configured from settings."""
-    from collectors.snmp import SnmpCollector
-    from collectors.ssh import SshCollector
+    """The SNMP and SSH collectors configured from settings (:mod:`collectors.factory`)."""
+    from collectors.factory import default_collectors as build
 
-    return {
-        "snmp": SnmpCollector(max_concurrency=max(1, int(settings.poll_concurrency))),
-        "ssh": SshCollector(
-            workers=settings.ssh_workers,
-            known_hosts=str(settings.ssh_known_hosts) if settings.ssh_known_hosts else None,
-            timeout=max(settings.poll_timeout_seconds, 5.0),
-            kiosk_root=settings.kiosk_root,
-            kiosk_service=settings.kiosk_service,
-        ),
-    }
+    return build(settings)
