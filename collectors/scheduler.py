@@ -258,7 +258,7 @@ class Scheduler:
         k = slot.failures - self.policy.down_after_failures + 1
         if k <= 0:
             return base
-        return min(base * (2**k), max(base, self.max_backoff_seconds))
+        return float(min(base * (2**k), max(base, self.max_backoff_seconds)))
 
     # ------------------------------------------------------------------ polling
     async def poll_entry(self, entry: TargetEntry) -> Observation:
