@@ -35,6 +35,7 @@ from core.timeutil import WIB, as_utc, utcnow
 from inventory.choices import SERVICE_POINT_KINDS
 from inventory.maintenance import maintenance_intervals
 from inventory.models import Link, MaintenanceWindow, Region, Site
+from inventory.query import SiteFilter
 from inventory.topology import Topology
 
 logger = logging.getLogger(__name__)
@@ -320,12 +321,9 @@ def sla_report(
         if site is not None
     }
     villages: dict[str, _Village] = {}
-    query = select(Site.id, Site.kind, Site.village_code, Site.district_code).where(
-        Site.kind.in_([k.value for k in SERVICE_POINT_KINDS]), Site.status != "decommissioned")
-    if district:
-        query = query.where(Site.district_code == district)
-    if village:
-        query = query.where(Site.village_code == village)
+    service_points = SiteFilter(district=district, village=village, kinds=SERVICE_POINT_KINDS,
+                                active_only=True)
+    query = service_points.apply(select(Site.id, Site.kind, Site.village_code, Site.district_code))
     for sid, kind, vcode, dcode in session.execute(query.order_by(Site.village_code, Site.id)):
         v = villages.setdefault(vcode, _Village(vcode, names.get(vcode, vcode), dcode))
         v.sites.append(sid)
