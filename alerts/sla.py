@@ -32,7 +32,7 @@ from collectors.models import StateTransition
 from collectors.store import AvailabilityResult
 from core.errors import KentonganError
 from core.timeutil import WIB, as_utc, utcnow
-from inventory.choices import SERVICE_POINT_KINDS
+from inventory.choices import OUTAGE_STATUSES, SERVICE_POINT_KINDS, DeviceStatus, LinkStatus
 from inventory.maintenance import maintenance_intervals
 from inventory.models import Link, MaintenanceWindow, Region, Site
 from inventory.query import SiteFilter
@@ -40,7 +40,7 @@ from inventory.topology import Topology
 
 logger = logging.getLogger(__name__)
 
-OUTAGE_STATES = frozenset({"down", "unreachable"})
+OUTAGE_STATES = OUTAGE_STATUSES
 _POWER_SLACK = timedelta(minutes=5)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -189,7 +189,7 @@ def site_outages(
         by_link[subject].append(("", to_status, at))
     for link_id, rows in by_link.items():
         link_down[link_id] = [(s, e, st) for s, e, st in _timeline(rows, start - timedelta(
-            days=31), end) if st == "down"]
+            days=31), end) if st == LinkStatus.DOWN]
     site = session.get(Site, site_id)
     spans = maintenance_intervals(
         windows, start, end, site_id=site_id,
@@ -219,7 +219,7 @@ def site_outages(
                     kind, subject = CauseKind.LINK, link_id
                     break
             else:
-                if status == "unreachable":
+                if status == DeviceStatus.UNREACHABLE:
                     kind, subject = CauseKind.LINK, upstream[0] if upstream else device_id
                 elif any(s <= lo + _POWER_SLACK and e >= lo - _POWER_SLACK for s, e in power):
                     kind, subject = CauseKind.POWER, site_id

@@ -44,6 +44,7 @@ from collectors.store import (
 )
 from collectors.targets import CredentialError, TargetEntry, load_entries
 from core.timeutil import utcnow
+from inventory.choices import DeviceStatus, SubjectKind
 from inventory.db import session_scope
 from inventory.topology import Node, Topology
 
@@ -380,7 +381,7 @@ class Scheduler:
         """A device or link came back up: poll what sits behind it now, without back-off
         (a repaired fibre must not leave a village ``unreachable`` for a back-off period)."""
         repaired = [Node(t.kind, t.subject) for t in changes  # type: ignore[arg-type]
-                    if t.to_status == "up" and t.kind in ("device", "link")]
+                    if t.to_status == DeviceStatus.UP and t.kind in tuple(SubjectKind)]
         if not repaired or self._topology is None:
             return
         children = self._topology.children()
