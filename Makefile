@@ -25,9 +25,11 @@ demo: $(STAMP)
 
 ## The whole suite, against real peers (snmpd, snmpsim, sshd, Ansible, Prometheus,
 ## Alertmanager, PostgreSQL, Chromium).
-## Coverage is measured (pytest-cov) and held at a floor: [tool.coverage.report] fail_under.
+## Coverage is measured (pytest-cov) and held at a floor: [tool.coverage.report] fail_under
+## (not applied to a run narrowed with PYTEST_ARGS, which covers only part of the code).
+COV_FLOOR = $(if $(strip $(PYTEST_ARGS)),--cov-fail-under=0,)
 test: $(STAMP) system-deps
-	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(COV_FLOOR) $(PYTEST_ARGS)
 
 ## ruff, and the import contracts of docs/architecture.md (import-linter).
 lint: $(STAMP)
