@@ -5,13 +5,37 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from alerts.sla import CohortLike
+
+CohortSource = Callable[[Settings], Sequence["CohortLike"]]
+"""Gives the programme cohorts for ``settings`` (the readiness policy's, passed in by the
+composition root: alerts/ does not import api/)."""
+
+
+def _no_cohorts(_settings: Settings) -> Sequence[CohortLike]:
+    return ()
+
+
+@dataclass
+class _Wiring:
+    cohort_source: CohortSource = _no_cohorts
+
+
+_wiring = _Wiring()
 
 console = Console(stderr=True)
 out = Console()
@@ -21,7 +45,7 @@ report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 RULES = Path(__file__).resolve().parent / "rules"
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> Session:
     from sqlalchemy.orm import Session
 
     from inventory.db import get_engine
@@ -117,7 +141,7 @@ def report_sla(
     Example:  kentongan report sla --month 2026-10 --format csv > sla-2026-10.csv
     """
     from alerts.sla import ReportError, sla_report, to_csv
-    from collectors.promquery import availability_source
+    from collectors.promquery import availability_source, availability_source_name
 
     settings = get_settings()
     with _session() as session:
@@ -125,8 +149,8 @@ def report_sla(
             report = sla_report(
                 session, month=month, district=district, village=village, cohort=cohort,
                 availability_fn=availability_source(settings),
-                source="prometheus" if settings.prometheus_url else "store",
-                policy_path=settings.policy_path,
+                source=availability_source_name(settings),
+                cohorts=_wiring.cohort_source(settings),
             )
         except ReportError as exc:
             console.print(f"[red]error:[/] {exc}")
@@ -146,7 +170,11 @@ def report_sla(
         out.print(table)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+def register(app: typer.Typer, *, cohort_source: CohortSource | None = None) -> None:
+    """Add this package's commands to the root app; ``cohort_source(settings)`` gives the
+    programme cohorts ``report sla`` reports on (the composition root passes the readiness
+    policy's; without it the report has no cohort rows)."""
+    if cohort_source is not None:
+        _wiring.cohort_source = cohort_source
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(report_app, name="report")

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -31,14 +32,15 @@ from collectors.models import StateTransition
 from collectors.store import AvailabilityResult
 from core.errors import KentonganError
 from core.timeutil import WIB, as_utc, utcnow
-from inventory.choices import SERVICE_POINT_KINDS
+from inventory.choices import OUTAGE_STATUSES, SERVICE_POINT_KINDS, DeviceStatus, LinkStatus
 from inventory.maintenance import maintenance_intervals
 from inventory.models import Link, MaintenanceWindow, Region, Site
+from inventory.query import SiteFilter
 from inventory.topology import Topology
 
 logger = logging.getLogger(__name__)
 
-OUTAGE_STATES = frozenset({"down", "unreachable"})
+OUTAGE_STATES = OUTAGE_STATUSES
 _POWER_SLACK = timedelta(minutes=5)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -187,7 +189,7 @@ def site_outages(
         by_link[subject].append(("", to_status, at))
     for link_id, rows in by_link.items():
         link_down[link_id] = [(s, e, st) for s, e, st in _timeline(rows, start - timedelta(
-            days=31), end) if st == "down"]
+            days=31), end) if st == LinkStatus.DOWN]
     site = session.get(Site, site_id)
     spans = maintenance_intervals(
         windows, start, end, site_id=site_id,
@@ -217,7 +219,7 @@ def site_outages(
                     kind, subject = CauseKind.LINK, link_id
                     break
             else:
-                if status == "unreachable":
+                if status == DeviceStatus.UNREACHABLE:
                     kind, subject = CauseKind.LINK, upstream[0] if upstream else device_id
                 elif any(s <= lo + _POWER_SLACK and e >= lo - _POWER_SLACK for s, e in power):
                     kind, subject = CauseKind.POWER, site_id
@@ -247,20 +249,33 @@ def _row(scope: str, ident: str, name: str, avail: AvailabilityResult,
     )
 
 
-def _cohorts(policy_path: object) -> list[object]:
-    try:
-        from api.readiness.policy import load_policy
-    except ImportError:
-        return []
-    try:
-        return list(load_policy(policy_path).cohorts)  # type: ignore[arg-type]
-    except Exception:
-        logger.exception("cannot load the readiness policy for cohorts")
-        return []
+class CohortSelectorLike(Protocol):
+    """Which villages belong to a cohort (every given condition must hold)."""
+
+    @property
+    def uplink_medium(self) -> str | None: ...
+    @property
+    def districts(self) -> Sequence[str] | None: ...
+    @property
+    def villages(self) -> Sequence[str] | None: ...
+    @property
+    def site_kinds(self) -> Sequence[str] | None: ...
 
 
-def _in_cohort(cohort: object, village: _Village) -> bool:
-    sel = cohort.selector  # type: ignore[attr-defined]
+class CohortLike(Protocol):
+    """A programme cohort as the report needs it (the readiness policy's ``Cohort`` is one;
+    the caller in ``api/`` loads them and passes them in)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def selector(self) -> CohortSelectorLike: ...
+
+
+def _in_cohort(cohort: CohortLike, village: _Village) -> bool:
+    sel = cohort.selector
     if sel.uplink_medium is not None and sel.uplink_medium not in village.media:
         return False
     if sel.districts is not None and village.district not in sel.districts:
@@ -279,11 +294,12 @@ def sla_report(
     cohort: str | None = None,
     availability_fn: AvailabilityFn | None = None,
     source: str = "store",
-    policy_path: object = None,
+    cohorts: Sequence[CohortLike] = (),
     now: datetime | None = None,
 ) -> SlaReport:
     """Build the report of ``month`` (``YYYY-MM``, WIB), optionally for one district,
-    village or cohort.
+    village or cohort; ``cohorts`` are the programme's cohorts (from the readiness policy,
+    loaded by the caller), each reported as a row.
 
     Raises:
         ReportError: for a bad month or an unknown cohort.
@@ -305,21 +321,18 @@ def sla_report(
         if site is not None
     }
     villages: dict[str, _Village] = {}
-    query = select(Site.id, Site.kind, Site.village_code, Site.district_code).where(
-        Site.kind.in_([k.value for k in SERVICE_POINT_KINDS]), Site.status != "decommissioned")
-    if district:
-        query = query.where(Site.district_code == district)
-    if village:
-        query = query.where(Site.village_code == village)
+    service_points = SiteFilter(district=district, village=village, kinds=SERVICE_POINT_KINDS,
+                                active_only=True)
+    query = service_points.apply(select(Site.id, Site.kind, Site.village_code, Site.district_code))
     for sid, kind, vcode, dcode in session.execute(query.order_by(Site.village_code, Site.id)):
         v = villages.setdefault(vcode, _Village(vcode, names.get(vcode, vcode), dcode))
         v.sites.append(sid)
         v.kinds.add(kind)
         if sid in media:
             v.media.add(media[sid])
-    cohorts = _cohorts(policy_path)
+    cohorts = list(cohorts)
     if cohort is not None:
-        cohorts = [c for c in cohorts if c.id == cohort]  # type: ignore[attr-defined]
+        cohorts = [c for c in cohorts if c.id == cohort]
         if not cohorts:
             raise ReportError(f"unknown cohort {cohort!r}", field="cohort")
         villages = {k: v for k, v in villages.items() if _in_cohort(cohorts[0], v)}
@@ -354,7 +367,7 @@ def sla_report(
         for code in members:
             avail.add(village_avail[code])
         report.cohorts.append(_row(
-            "cohort", c.id, c.name, avail,  # type: ignore[attr-defined]
+            "cohort", c.id, c.name, avail,
             (o for code in members for o in village_outages[code]), villages=len(members)))
     report.outages.sort(key=lambda o: (o.start, o.site_id))
     return report

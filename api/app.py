@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,24 +14,15 @@ from inventory.db import get_engine
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (
-    "api.routes.health",
-    "api.routes.inventory",
-    "api.routes.readiness",
-    "api.routes.auth",
-    "api.routes.inventory_write",
-    "api.routes.metrics",
-    "api.routes.alerts",
-    "api.routes.rollouts",
-    "api.dashboard.routes",
-    "playbooks.service",
-    "collectors.service",
-)
+AppInstaller = Callable[[FastAPI], None]
+"""A package's ``install(app)``: adds its routes, state and lifespan hooks."""
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app for ``settings``: routers, the database engine, and (when
-    ``settings.run_poller``) the poller started in the lifespan."""
+def create_app(settings: Settings, *, installers: Sequence[AppInstaller]) -> FastAPI:
+    """Build the app for ``settings``: the database engine, then each of ``installers``
+    in order (routers, and lifespan hooks such as the poller's when
+    ``settings.run_poller``). The composition root passes every package's installers
+    (``kentongan.app.create_app``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,7 +50,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = get_engine(settings.database_url)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
-    for name in ROUTERS:
-        module = __import__(name, fromlist=["install"])
-        module.install(app)
+    for install in installers:
+        install(app)
     return app

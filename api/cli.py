@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from core.settings import get_settings
 from core.timeutil import format_wib
@@ -15,7 +16,7 @@ token_app = typer.Typer(help="API tokens (stored hashed; shown once at creation)
                         no_args_is_help=True)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from inventory.db import get_engine
 
     return get_engine(get_settings().database_url)

@@ -22,7 +22,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,16 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from core.timeutil import utcnow  # noqa: E402
 from inventory.db import make_engine, session_scope  # noqa: E402
-from inventory.migrate import upgrade  # noqa: E402
+from kentongan.app import upgrade  # noqa: E402
 from tests.api.fleet import import_banyuwangi, seed_observations  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 KENTONGAN = [sys.executable, "-m", "kentongan.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_banyuwangi(tmp: Path) -> str:

@@ -47,8 +47,8 @@ from collectors.metrics import StoreCollector
 from collectors.models import DeviceState, InterfaceState, LinkState
 from core.timeutil import utcnow
 from inventory.db import make_engine
-from inventory.migrate import upgrade
 from inventory.models import Device, Link, Region, Site
+from kentongan.app import upgrade
 
 INTERFACES = 10
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.settings import Settings  # noqa: E402
 from inventory.db import make_engine, session_scope  # noqa: E402
-from inventory.migrate import upgrade  # noqa: E402
 from inventory.models import Device, Region, Site, SshProfile  # noqa: E402
+from kentongan.app import upgrade  # noqa: E402
 from playbooks.release import resolve_release  # noqa: E402
 from playbooks.rollout import RolloutOptions, create_rollout, run_rollout  # noqa: E402
 from playbooks.runner import ANSIBLE_CFG, playbook_path, yaml_inventory  # noqa: E402

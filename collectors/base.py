@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from core.errors import KentonganError
+from inventory.choices import DeviceStatus as DeviceStatus  # re-exported (was defined here)
 
 
 class CollectorError(KentonganError):
@@ -71,15 +71,6 @@ class SshCredentials:
     key_file: str | None = None
     password: Secret | None = None
     known_hosts_file: str | None = None
-
-
-class DeviceStatus(StrEnum):
-    """A device's state as Kentongan reports it."""
-
-    UP = "up"
-    DOWN = "down"
-    UNREACHABLE = "unreachable"  # behind a fault upstream: not its own downtime
-    UNKNOWN = "unknown"  # never polled, or data too old
 
 
 @dataclass(frozen=True, slots=True)

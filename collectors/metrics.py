@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from collectors.exposition import Family, LabelSet, render_text, to_metric
 from core.timeutil import as_utc, utcnow
+from inventory.choices import REPORTED_STATUSES, DeviceStatus, LinkStatus
 from inventory.maintenance import in_maintenance
 from inventory.models import Device, MaintenanceWindow, Region, Site
 from inventory.topology import Node, Topology
@@ -358,9 +359,9 @@ class StoreCollector:
                 interval or self._default_interval
             )
             fresh = last is not None and now.timestamp() - last <= stale_after
-            if fresh and status in ("up", "down", "unreachable"):
-                up.add(base, 1 if status == "up" else 0)
-                unreachable.add(base, 1 if status == "unreachable" else 0)
+            if fresh and status in REPORTED_STATUSES:
+                up.add(base, 1 if status == DeviceStatus.UP else 0)
+                unreachable.add(base, 1 if status == DeviceStatus.UNREACHABLE else 0)
             on_battery.add(base, _flag(ups_batt))
             charge.add(base, None if ups_charge is None else ups_charge / 100.0)
             runtime.add(base, None if ups_minutes is None else ups_minutes * 60.0)
@@ -416,8 +417,8 @@ class StoreCollector:
                 values += (meta[0], meta[3], meta[4])
             up_names, up_values = upstream_labels(path)
             labels = LabelSet(names + up_names, values + up_values)
-            if status in ("up", "down"):
-                link_up.add(labels, 1 if status == "up" else 0)
+            if status in (LinkStatus.UP, LinkStatus.DOWN):
+                link_up.add(labels, 1 if status == LinkStatus.UP else 0)
             link_capacity.add(labels, capacity)
             link_info.add(labels, 1)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
@@ -19,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from collectors.base import Collector, InterfaceSample, Observation, Target
+from collectors.factory import make_collector
 from collectors.targets import CredentialError, load_entries
 from core.errors import KentonganError
 from inventory.models import Link
@@ -88,15 +90,15 @@ def build_target(
         raise ProbeError(str(exc), status=500, target=device_id) from exc
 
 
-def default_collector(module: str) -> Collector:
-    """A new collector of ``module``'s protocol (``collectors.snmp`` / ``collectors.ssh``)."""
-    if module == "snmp":
-        from collectors.snmp import SnmpCollector
+def default_collector(module: str, settings: Any = None) -> Collector:
+    """A new collector of ``module``'s protocol, built as the scheduler builds it
+    (:func:`collectors.factory.make_collector`) from ``settings`` (the process settings
+    when None)."""
+    if settings is None:
+        from core.settings import get_settings
 
-        return SnmpCollector(max_concurrency=1)
-    from collectors.ssh import SshCollector  # type: ignore[import-not-found]
-
-    return SshCollector()  # type: ignore[no-any-return]
+        settings = get_settings()
+    return make_collector(module, settings, snmp_concurrency=1)
 
 
 class ObservationCollector:
@@ -194,24 +196,26 @@ async def probe(
     session: Session,
     params: list[tuple[str, str]],
     *,
-    factory: CollectorFactory = default_collector,
+    factory: CollectorFactory | None = None,
+    settings: Any = None,
     timeout: float = 2.0,
     retries: int = 1,
 ) -> bytes:
-    """Validate, poll the device once, render a fresh registry.
+    """Validate, poll the device once, render a fresh registry. The collector comes from
+    ``factory`` or else is built from ``settings`` as the scheduler builds its own.
 
     Raises:
         ProbeError: see :func:`validate_params` and :func:`build_target`.
     """
     device_id, module = validate_params(params)
     target = build_target(session, device_id, module, timeout=timeout, retries=retries)
-    collector = factory(module)
+    collector = factory(module) if factory is not None else default_collector(module, settings)
     try:
         obs = await collector.collect(target)
     finally:
         await collector.aclose()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(  # type: ignore[arg-type]
+    registry.register(
         ObservationCollector(obs, links=device_links(session, device_id))
     )
     logger.debug("probe %s module=%s ok=%s", device_id, module, obs.ok)

@@ -240,6 +240,11 @@ def availability_by(
     return out
 
 
+def availability_source_name(settings: Any) -> str:
+    """``"prometheus"`` when :func:`availability_source` reads Prometheus, else ``"store"``."""
+    return "prometheus" if getattr(settings, "prometheus_url", None) else "store"
+
+
 def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:
     """The availability function readiness and reports should call:
     ``fn(session, *, kind, subject, start, end) -> AvailabilityResult``.

@@ -44,6 +44,7 @@ from collectors.store import (
 )
 from collectors.targets import CredentialError, TargetEntry, load_entries
 from core.timeutil import utcnow
+from inventory.choices import DeviceStatus, SubjectKind
 from inventory.db import session_scope
 from inventory.topology import Node, Topology
 
@@ -258,7 +259,7 @@ class Scheduler:
         k = slot.failures - self.policy.down_after_failures + 1
         if k <= 0:
             return base
-        return min(base * (2**k), max(base, self.max_backoff_seconds))
+        return float(min(base * (2**k), max(base, self.max_backoff_seconds)))
 
     # ------------------------------------------------------------------ polling
     async def poll_entry(self, entry: TargetEntry) -> Observation:
@@ -380,7 +381,7 @@ class Scheduler:
         """A device or link came back up: poll what sits behind it now, without back-off
         (a repaired fibre must not leave a village ``unreachable`` for a back-off period)."""
         repaired = [Node(t.kind, t.subject) for t in changes  # type: ignore[arg-type]
-                    if t.to_status == "up" and t.kind in ("device", "link")]
+                    if t.to_status == DeviceStatus.UP and t.kind in tuple(SubjectKind)]
         if not repaired or self._topology is None:
             return
         children = self._topology.children()
@@ -559,17 +560,7 @@ class Scheduler:
 
 
 def default_collectors(settings: Any) -> dict[str, Collector]:
-    """The SNMP and SSH collectors configured from settings."""
-    from collectors.snmp import SnmpCollector
-    from collectors.ssh import SshCollector
+    """The SNMP and SSH collectors configured from settings (:mod:`collectors.factory`)."""
+    from collectors.factory import default_collectors as build
 
-    return {
-        "snmp": SnmpCollector(max_concurrency=max(1, int(settings.poll_concurrency))),
-        "ssh": SshCollector(
-            workers=settings.ssh_workers,
-            known_hosts=str(settings.ssh_known_hosts) if settings.ssh_known_hosts else None,
-            timeout=max(settings.poll_timeout_seconds, 5.0),
-            kiosk_root=settings.kiosk_root,
-            kiosk_service=settings.kiosk_service,
-        ),
-    }
+    return build(settings)

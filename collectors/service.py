@@ -1,6 +1,7 @@
 """Runs the scheduler beside the API in ``kentongan serve`` (and the demo).
 
-``api/app.py`` calls :func:`install` with every app; when ``settings.run_poller`` is true
+``api/app.py`` calls :func:`install` (listed in ``kentongan/registry.py``) with every app;
+when ``settings.run_poller`` is true
 the poller starts in the app's lifespan and stops with it. The running scheduler is
 ``app.state.poller`` (also ``app.state.scheduler``, which ``/metrics`` reads; None when not
 running): ``app.state.poller.stats()`` is its health.

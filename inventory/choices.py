@@ -95,3 +95,38 @@ class MaintenanceScope(StrEnum):
     DEVICE = "device"
     SITE = "site"
     DISTRICT = "district"
+
+
+# Observed states: what the poller says about the inventory (the store, /metrics, alerts,
+# rollouts and readiness share these words; collectors and playbooks both read them).
+
+
+class DeviceStatus(StrEnum):
+    """A device's state as Kentongan reports it."""
+
+    UP = "up"
+    DOWN = "down"
+    UNREACHABLE = "unreachable"  # behind a fault upstream: not its own downtime
+    UNKNOWN = "unknown"  # never polled, or data too old
+
+
+class LinkStatus(StrEnum):
+    """A link's state (derived from the interfaces at its ends)."""
+
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class SubjectKind(StrEnum):
+    """What a state transition is about."""
+
+    DEVICE = "device"
+    LINK = "link"
+
+
+OUTAGE_STATUSES = frozenset({DeviceStatus.DOWN, DeviceStatus.UNREACHABLE})
+"""Device states that count as an outage of the service point."""
+
+REPORTED_STATUSES = frozenset({DeviceStatus.UP, DeviceStatus.DOWN, DeviceStatus.UNREACHABLE})
+"""Device states with an ``up`` sample on /metrics (``unknown`` has none)."""

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from core.settings import get_settings
 from inventory.db import get_engine, session_scope
@@ -49,7 +49,7 @@ class ListKind(StrEnum):
     DISTRICTS = "districts"
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     return get_engine(get_settings().database_url)
 
 
@@ -163,6 +163,7 @@ def list_command(
     Example:  kentongan inventory list sites --district 35.10.15
     """
     from inventory.models import Device, Link, Region, Site
+    from inventory.query import DeviceFilter, SiteFilter
 
     table = Table()
     q: Any
@@ -181,15 +182,14 @@ def list_command(
                 .join(Site)
                 .order_by(Device.id)
             )
-            if district:
-                q = q.where(Site.district_code == district)
+            q = DeviceFilter.of(district=district).apply(q)
             cols = ("id", "role", "site", "address", "snmp", "ssh")
         elif kind == ListKind.SITES:
-            q = select(Site.id, Site.kind, Site.name, Site.village_code, Site.status).order_by(
-                Site.id
+            q = SiteFilter(district=district).apply(
+                select(Site.id, Site.kind, Site.name, Site.village_code, Site.status).order_by(
+                    Site.id
+                )
             )
-            if district:
-                q = q.where(Site.district_code == district)
             cols = ("id", "kind", "name", "village", "status")
         elif kind == ListKind.LINKS:
             q = select(

@@ -6,7 +6,8 @@ The API gets sessions through ``api/deps.py``; the CLI and the scheduler through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -83,19 +84,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-def import_all_models() -> None:
-    """Import every package's models so that ``Base.metadata`` knows all tables."""
-    import importlib
-
-    for module in (
-        "inventory.models",
-        "collectors.models",
-        "alerts.models",
-        "playbooks.models",
-        "api.models",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+def import_models(modules: Iterable[str]) -> None:
+    """Import ``modules`` (each package's models, named by the composition root) so that
+    ``Base.metadata`` knows all their tables."""
+    for module in modules:
+        importlib.import_module(module)

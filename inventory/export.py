@@ -21,6 +21,7 @@ from inventory.models import (
     SnmpProfile,
     SshProfile,
 )
+from inventory.query import DeviceFilter, has_tags
 from inventory.topology import Topology
 
 
@@ -42,20 +43,12 @@ def _device_query(
         .join(Site, Site.id == Device.site_id)
         .order_by(Device.id)
     )
-    if district:
-        query = query.where(Site.district_code == district)
-    if village:
-        query = query.where(Site.village_code == village)
-    if role:
-        query = query.where(Device.role == role)
-    if devices:
-        query = query.where(Device.id.in_(list(devices)))
-    return query
+    flt = DeviceFilter.of(district=district, village=village, role=role, devices=devices)
+    return flt.apply(query)
 
 
 def _has_tags(device: Device, tags: Iterable[str] | None) -> bool:
-    wanted = set(tags or ())
-    return wanted <= set(device.tags or ())
+    return has_tags(tags, device.tags)
 
 
 def ansible_inventory(

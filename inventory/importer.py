@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from core.timeutil import as_utc
 from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
+from inventory.db import Base
 from inventory.errors import ImportRejected, Problem
 from inventory.models import (
-    Base,
     Device,
     Link,
     MaintenanceWindow,
@@ -331,7 +331,7 @@ class Importer:
         if dialect == "postgresql":
             with (
                 driver.cursor() as cursor,
-                cursor.copy(  # type: ignore[union-attr]
+                cursor.copy(
                     f"COPY {quote(table.name)} ({names}) FROM STDIN"
                 ) as copy,
             ):
@@ -339,7 +339,7 @@ class Importer:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" for _ in columns)
-            cursor = driver.cursor()  # type: ignore[union-attr]
+            cursor = driver.cursor()
             cursor.executemany(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", data)
             cursor.close()
 

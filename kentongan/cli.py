@@ -10,6 +10,8 @@ import sys
 
 import typer
 
+from kentongan import registry
+
 app = typer.Typer(
     name="kentongan",
     help=(
@@ -33,12 +35,8 @@ def _root(
 
 
 def _register_all() -> None:
-    from kentongan import commands
-
-    commands.register(app)
-    for module in ("inventory.cli", "collectors.cli", "alerts.cli", "playbooks.cli", "api.cli"):
-        mod = __import__(module, fromlist=["register"])
-        mod.register(app)
+    for register in registry.cli_registrars():
+        register(app)
 
 
 _register_all()

@@ -18,7 +18,7 @@ def db_upgrade() -> None:
     Example:  KENTONGAN_DATABASE_URL=sqlite:///kentongan.db kentongan db upgrade
     """
     from inventory.db import get_engine
-    from inventory.migrate import current_heads, upgrade
+    from kentongan.app import current_heads, upgrade
 
     settings = get_settings()
     engine = get_engine(settings.database_url)
@@ -40,7 +40,7 @@ def serve(
     """
     import uvicorn
 
-    from api.app import create_app
+    from kentongan.app import create_app
 
     settings = get_settings().model_copy(update={"run_poller": poll})
     application = create_app(settings)
@@ -72,6 +72,7 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``db``, ``serve`` and ``demo`` to ``app``."""
     app.add_typer(db_app, name="db")
     app.command("serve")(serve)
     app.command("demo")(demo)

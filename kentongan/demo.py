@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from inventory.db import dispose_engines, get_engine
 from inventory.importer import import_paths
-from inventory.migrate import upgrade
 from inventory.models import Device, SnmpProfile
 from inventory.topology import Node, Topology
+from kentongan.app import upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +236,8 @@ def run_demo(
     import uvicorn
     from rich.console import Console
 
-    from api.app import create_app
     from collectors.simfleet import SimDevice, start_fleet
+    from kentongan.app import create_app
 
     console = Console(stderr=True)
     logging.basicConfig(

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.settings import Settings
+from inventory.choices import DeviceStatus, SubjectKind
 
 logger = logging.getLogger(__name__)
 
 #: States a device can come back ``up`` from, for the purpose of resuming a rollout.
-BACK_FROM = frozenset({"down", "unreachable", "unknown"})
+BACK_FROM = frozenset({DeviceStatus.DOWN, DeviceStatus.UNREACHABLE, DeviceStatus.UNKNOWN})
 
 
 def make_listener(
@@ -51,7 +52,8 @@ def make_listener(
 
     def listener(transitions: Sequence[Any]) -> None:
         for t in transitions:
-            if t.kind == "device" and t.to_status == "up" and t.from_status in BACK_FROM:
+            if (t.kind == SubjectKind.DEVICE and t.to_status == DeviceStatus.UP
+                    and t.from_status in BACK_FROM):
                 executor.submit(_resume, t.subject)
 
     return listener

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from inventory.choices import DeviceRole
 from inventory.models import Device, Site, SshProfile
+from inventory.query import DeviceFilter, has_tags
 from playbooks.errors import TargetError
 
 logger = logging.getLogger(__name__)
@@ -156,24 +157,12 @@ def select_targets(session: Session, flt: TargetFilter) -> list[KioskTarget]:
         select(Device, Site, SshProfile)
         .join(Site, Device.site_id == Site.id)
         .outerjoin(SshProfile, Device.ssh_profile == SshProfile.name)
-        .where(Device.enabled.is_(True))
         .order_by(Site.district_code, Site.village_code, Device.id)
     )
-    if flt.role:
-        stmt = stmt.where(Device.role == flt.role)
-    if flt.district:
-        stmt = stmt.where(Site.district_code == flt.district)
-    if flt.village:
-        stmt = stmt.where(Site.village_code == flt.village)
-    if flt.devices:
-        stmt = stmt.where(Device.id.in_(flt.devices))
-    rows = session.execute(stmt).all()
-    wanted_tags = set(flt.tags)
-    rows = [
-        r
-        for r in rows
-        if not wanted_tags or wanted_tags <= set(r[0].tags or ()) | set(r[1].tags or ())
-    ]
+    devices = DeviceFilter.of(district=flt.district, village=flt.village, role=flt.role,
+                              devices=flt.devices, enabled_only=True)
+    rows = session.execute(devices.apply(stmt)).all()
+    rows = [r for r in rows if has_tags(flt.tags, r[0].tags, r[1].tags)]
     if flt.devices:
         missing = sorted(set(flt.devices) - {r[0].id for r in rows})
         if missing:

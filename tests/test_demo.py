@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def _agents_of(workdir: Path) -> list[int]:
@@ -37,7 +32,7 @@ def _agents_of(workdir: Path) -> list[int]:
 
 @pytest.mark.integration
 def test_demo_serves_a_live_fleet_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
         [

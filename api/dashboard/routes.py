@@ -93,7 +93,7 @@ def project(
 
 def _lang(request: Request, lang: str | None) -> str:
     if lang in LANGS:
-        return lang  # type: ignore[return-value]
+        return lang
     cookie = request.cookies.get("lang")
     return cookie if cookie in LANGS else DEFAULT_LANG
 
@@ -151,7 +151,7 @@ def _village_map(rows: list[VillageRow], lang: str) -> SvgMap:
         for r in rows
         if r.inputs.lat is not None and r.inputs.lon is not None
     ]
-    projected, height = project(items)  # type: ignore[arg-type]
+    projected, height = project(items)
     points = [
         MapPoint(
             x,

@@ -27,6 +27,7 @@ from api.readiness.policy import (
 )
 from api.readiness.versions import parse_version
 from core.timeutil import as_utc, format_wib
+from inventory.choices import DeviceStatus
 
 
 class Status(StrEnum):
@@ -46,7 +47,7 @@ class VerdictStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-UP, DOWN, UNREACHABLE = "up", "down", "unreachable"
+UP, DOWN, UNREACHABLE = DeviceStatus.UP, DeviceStatus.DOWN, DeviceStatus.UNREACHABLE
 
 
 # --------------------------------------------------------------------------- inputs

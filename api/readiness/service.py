@@ -70,7 +70,7 @@ def village_qualified_samples(
     board = board_cache(
         engine,
         policy,
-        ttl=settings.readiness_cache_seconds,  # type: ignore[arg-type]
+        ttl=settings.readiness_cache_seconds,
         prometheus_url=settings.prometheus_url,
     ).get()
     return [

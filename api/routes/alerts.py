@@ -27,6 +27,7 @@ from alerts.incidents import (
 from alerts.models import Incident
 from alerts.sla import ReportError, SlaReport, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
+from api.readiness.policy import Cohort, load_policy
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
 logger = logging.getLogger(__name__)
@@ -218,18 +219,28 @@ def incidents(
     return [IncidentOut.of(row) for row in rows]
 
 
+def policy_cohorts(settings: Any) -> list[Cohort]:
+    """The readiness policy's cohorts for the SLA report (none, logged, if the policy
+    cannot be read: the report still serves villages and districts)."""
+    try:
+        return list(load_policy(settings.policy_path).cohorts)
+    except Exception:
+        logger.exception("cannot load the readiness policy for cohorts")
+        return []
+
+
 def _report(
     session: Any, settings: Any, *, month: str, district: str | None, village: str | None,
     cohort: str | None,
 ) -> SlaReport:
-    from collectors.promquery import availability_source
+    from collectors.promquery import availability_source, availability_source_name
 
     try:
         return sla_report(
             session, month=month, district=district, village=village, cohort=cohort,
             availability_fn=availability_source(settings),
-            source="prometheus" if settings.prometheus_url else "store",
-            policy_path=settings.policy_path,
+            source=availability_source_name(settings),
+            cohorts=policy_cohorts(settings),
         )
     except ReportError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc

@@ -17,6 +17,7 @@ from api.auth import Principal, Role, optional_principal, require_role
 from api.deps import SessionDep
 from api.readiness.fields import UtcDateTime
 from inventory.models import Device, Link, Region, Site, SiteFacility
+from inventory.query import DeviceFilter, SiteFilter
 from inventory.topology import Topology
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
@@ -162,13 +163,8 @@ def list_sites(
     offset: Offset = 0,
 ) -> Any:
     """Sites, filtered by kecamatan, village or kind."""
-    query = select(Site).order_by(Site.id)
-    if district:
-        query = query.where(Site.district_code == district)
-    if village:
-        query = query.where(Site.village_code == village)
-    if kind:
-        query = query.where(Site.kind == kind)
+    flt = SiteFilter(district=district, village=village, kinds=[kind] if kind else None)
+    query = flt.apply(select(Site).order_by(Site.id))
     return _page(session, query, SiteOut, limit, offset)
 
 
@@ -204,15 +200,8 @@ def list_devices(
     offset: Offset = 0,
 ) -> Any:
     """Devices, filtered by kecamatan, village, site or role."""
-    query = select(Device).join(Site, Site.id == Device.site_id).order_by(Device.id)
-    if district:
-        query = query.where(Site.district_code == district)
-    if village:
-        query = query.where(Site.village_code == village)
-    if site:
-        query = query.where(Device.site_id == site)
-    if role:
-        query = query.where(Device.role == role)
+    flt = DeviceFilter.of(district=district, village=village, site=site, role=role)
+    query = flt.apply(select(Device).join(Site, Site.id == Device.site_id).order_by(Device.id))
     return _page(session, query, DeviceOut, limit, offset)
 
 

@@ -116,6 +116,7 @@ async def probe_route(request: Request, session: SessionDep) -> Response:
         body = await probe(
             session,
             list(request.query_params.multi_items()),
+            settings=settings,
             timeout=settings.poll_timeout_seconds,
             retries=settings.poll_retries,
             **kwargs,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from inventory.db import Base, import_all_models
+from inventory.db import Base, import_models
 
-import_all_models()
-target_metadata = Base.metadata
 config = context.config
+import_models(config.attributes.get("model_modules", ()))
+target_metadata = Base.metadata
 
 
 def run_migrations() -> None:

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from api.app import create_app
 from core.settings import Settings
+from kentongan.app import create_app
 from tests.alerts.support import seed, set_all_up
 
 WEBHOOK_TOKEN = "test-webhook-token-5f3a"

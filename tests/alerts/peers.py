@@ -1,101 +1,34 @@
-"""Real peers on loopback for the alerts tests: the Kentongan app (uvicorn in a thread),
-snmpd, Prometheus and Alertmanager (subprocesses), each stopped by its context manager."""
+"""Real peers for the alerts tests: re-exported from :mod:`tests.support.peers` (the one
+place that starts and stops them), plus the alert rules shortened for tests."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-import httpx
-import uvicorn
 import yaml
-from fastapi import FastAPI
 
-from tests.alerts.support import free_port
+from tests.support.peers import (
+    alertmanager,
+    backfilled_prometheus,
+    process,
+    prometheus,
+    query,
+    serve_app,
+    snmpd,
+    wait_for,
+)
 
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
-             interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, OSError) as exc:
-            last = exc
-        if last:
-            return last  # type: ignore[no-any-return]
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@contextlib.contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port; yields ``host:port``."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="kentongan-app", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=20, what="the app to start")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextlib.contextmanager
-def process(args: list[str], *, log: Path, ready_url: str | None = None,
-            ready: Callable[[], bool] | None = None, timeout: float = 30) -> Iterator[None]:
-    """Start a process (output to ``log``), wait until ready, always stop it."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        def check() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"{args[0]} exited {proc.returncode}: "
-                                     f"{log.read_text()[-2000:]}")
-            if ready_url:
-                return httpx.get(ready_url, timeout=2).status_code == 200
-            return bool(ready()) if ready else True
-
-        wait_for(check, timeout=timeout, what=f"{args[0]} to be ready")
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-@contextlib.contextmanager
-def snmpd(workdir: Path, *, sys_name: str) -> Iterator[int]:
-    """net-snmp's snmpd answering v2c community ``public`` on a free loopback UDP port."""
-    port = free_port()
-    conf = workdir / "snmpd.conf"
-    conf.write_text(f"rocommunity public 127.0.0.1\nsysName {sys_name}\n")
-
-    def answers() -> bool:
-        out = subprocess.run(["/usr/bin/snmpget", "-v2c", "-c", "public", "-On", "-t", "0.5",
-                              "-r", "0", f"127.0.0.1:{port}", "1.3.6.1.2.1.1.5.0"],
-                             capture_output=True, text=True)
-        return sys_name in out.stdout
-
-    args = ["/usr/sbin/snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf),
-            f"udp:127.0.0.1:{port}"]
-    with process(args, log=workdir / "snmpd.log", ready=answers):
-        yield port
+__all__ = [
+    "alertmanager",
+    "backfilled_prometheus",
+    "fast_rules",
+    "process",
+    "prometheus",
+    "query",
+    "serve_app",
+    "snmpd",
+    "wait_for",
+]
 
 
 def fast_rules(source: Path, target: Path) -> None:
@@ -108,52 +41,3 @@ def fast_rules(source: Path, target: Path) -> None:
             if "alert" in rule:
                 rule["for"] = "1s" if rule["alert"] == "FibreLinkDown" else "6s"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-@contextlib.contextmanager
-def prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
-    """Prometheus with ``config`` on a free port; yields its base URL."""
-    port = free_port()
-    path = workdir / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    (workdir / "tsdb").mkdir(exist_ok=True)
-    args = ["/usr/bin/prometheus", f"--config.file={path}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
-    url = f"http://127.0.0.1:{port}"
-    with process(args, log=workdir / "prometheus.log", ready_url=f"{url}/-/ready"):
-        yield url
-
-
-@contextlib.contextmanager
-def backfilled_prometheus(workdir: Path, openmetrics: str) -> Iterator[str]:
-    """A Prometheus whose TSDB holds ``openmetrics`` history (``promtool tsdb
-    create-blocks-from``), scraping nothing; yields its base URL."""
-    (workdir / "history.om").write_text(openmetrics)
-    subprocess.run(["/usr/bin/promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    str(workdir / "history.om"), str(workdir / "tsdb")], check=True,
-                   capture_output=True, timeout=120)
-    with prometheus(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []}) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def alertmanager(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
-    """Alertmanager with ``config`` on a free port, clustering off; yields its base URL."""
-    port = free_port()
-    path = workdir / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    (workdir / "am").mkdir(exist_ok=True)
-    args = ["/usr/bin/prometheus-alertmanager", f"--config.file={path}",
-            f"--storage.path={workdir / 'am'}", f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=", "--log.level=warn"]
-    url = f"http://127.0.0.1:{port}"
-    with process(args, log=workdir / "alertmanager.log", ready_url=f"{url}/-/ready"):
-        yield url
-
-
-def query(prom: str, expr: str) -> list[dict[str, Any]]:
-    """Instant query through Prometheus's HTTP API."""
-    r = httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5)
-    r.raise_for_status()
-    return r.json()["data"]["result"]  # type: ignore[no-any-return]

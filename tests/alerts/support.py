@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, update
@@ -18,6 +17,7 @@ from sqlalchemy import Engine, insert, update
 from collectors.models import DeviceState, InterfaceState, LinkState, StateTransition
 from core.timeutil import utcnow
 from inventory.models import Device, Link, Region, Site
+from tests.support.ports import free_port as free_port  # re-exported for older imports
 
 VILLAGES = {
     "kemiren": ("kantor-desa-kemiren", "35.10.15.2004", "Kemiren", "desa", "35.10.15"),
@@ -27,13 +27,6 @@ VILLAGES = {
     "rogojampi": ("kantor-desa-rogojampi", "35.10.13.2013", "Rogojampi", "desa", "35.10.13"),
 }
 GLAGAH_VILLAGES = ("kemiren", "olehsari", "banjarsari")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(engine: Engine) -> None:

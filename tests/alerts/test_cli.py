@@ -49,6 +49,7 @@ def test_report_sla_in_process(env: None, seeded: Engine) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("scope,id,name")
     assert "35.10.15.2004" in result.output
+    assert "\ncohort,fibre-175," in result.output  # the policy's cohorts, wired in by kentongan/
     bad = CliRunner().invoke(app, ["report", "sla", "--month", "2026-13"])
     assert bad.exit_code == 2
 

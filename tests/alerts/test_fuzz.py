@@ -17,8 +17,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from api.app import create_app
 from core.settings import Settings
+from kentongan.app import create_app
 from tests.alerts.support import seed, set_all_up
 from tests.support.db import migrated_engine
 

@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from alerts.config import EXAMPLE_DISTRICTS, alertmanager_config, prometheus_config
-from api.app import create_app
 from collectors.scheduler import Scheduler
 from collectors.simfleet import SimDevice, SimFleet, start_fleet
 from collectors.snmp import SnmpCollector
@@ -30,6 +29,7 @@ from collectors.store import StorePolicy
 from core.settings import Settings
 from inventory.models import Device
 from inventory.topology import Node, Topology
+from kentongan.app import create_app
 from kentongan.demo import point_inventory_at_fleet
 from tests.alerts.peers import alertmanager, fast_rules, prometheus, query, serve_app, wait_for
 from tests.alerts.support import seed

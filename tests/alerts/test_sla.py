@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from alerts.models import Incident
 from alerts.sla import ReportError, month_bounds, sla_report
+from api.readiness.policy import load_policy
 from collectors.models import StateTransition
 from inventory.models import MaintenanceWindow
 
@@ -68,7 +69,8 @@ def test_month_bounds_are_wib() -> None:
 def test_outages_are_attributed_to_their_cause(seeded: Engine) -> None:
     history(seeded)
     with Session(seeded) as session:
-        report = sla_report(session, month="2026-10", now=at(31, 0))
+        report = sla_report(session, month="2026-10", now=at(31, 0),
+                            cohorts=load_policy().cohorts)
     causes = {(o.device_id, o.start.day): (o.cause.value, o.cause_subject)
               for o in report.outages}
     assert causes == {

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, insert, update
 
 from alerts.config import EXAMPLE_DISTRICTS, alertmanager_config, prometheus_config
-from api.app import create_app
 from core.settings import Settings
 from inventory.models import Device, Link, SnmpProfile
+from kentongan.app import create_app
 from tests.alerts.peers import (
     alertmanager,
     fast_rules,

@@ -12,12 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
 from api.auth import Role, create_token
 from core.settings import Settings
 from core.timeutil import utcnow
 from inventory.db import make_engine, session_scope
-from inventory.migrate import upgrade
+from kentongan.app import create_app, upgrade
 from tests.api.fleet import Scenario, import_banyuwangi, seed_observations
 
 #: What the shared fleet looks like (Glagah, 35.10.15, is the programme managers' example).

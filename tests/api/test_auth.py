@@ -14,11 +14,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.auth import Role
 from api.models import ApiToken, AuditEntry
 from core.settings import Settings
 from inventory.db import session_scope
+from kentongan.app import create_app
 from tests.api.conftest import KEMIREN, ApiEnv
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

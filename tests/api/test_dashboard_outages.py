@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from alerts.models import Incident
-from api.app import create_app
 from core.settings import Settings
 from inventory.importer import import_paths
+from kentongan.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
 from api.readiness.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy
 from core.settings import Settings
+from kentongan.app import create_app
 
 
 def write(tmp_path: Path, text: str) -> Path:

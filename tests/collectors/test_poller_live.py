@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
 from collectors.scheduler import Scheduler
 from collectors.ssh import SshCollector
 from collectors.store import DeviceStateView, StorePolicy, device_states
 from core.settings import Settings
 from inventory.db import session_scope
 from inventory.models import Device, SshProfile
+from kentongan.app import create_app
 from tests.collectors.conftest import seed_inventory
 from tests.collectors.sshd import SshLab, make_kiosk
 

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api.auth import Role, create_token
 from core.settings import Settings
 from inventory.importer import import_paths
+from kentongan.app import create_app
 from tests.inventory.conftest import REGIONS, SAMPLE
 
 

@@ -7,12 +7,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from inventory.db import Base, import_all_models
+from inventory.db import Base, import_models
 from inventory.migrate import alembic_config, current_heads
+from kentongan import registry
 
 
 def test_migrations_match_the_models(any_engine: Engine) -> None:
-    import_all_models()
+    import_models(registry.model_modules())
     with any_engine.connect() as connection:
         context = MigrationContext.configure(connection)
         diff = compare_metadata(context, Base.metadata)
@@ -24,7 +25,8 @@ def test_migrations_match_the_models(any_engine: Engine) -> None:
 
 
 def test_every_package_head_is_applied(any_engine: Engine) -> None:
-    script = ScriptDirectory.from_config(alembic_config(str(any_engine.url)))
+    config = alembic_config(str(any_engine.url), version_dirs=registry.migration_dirs())
+    script = ScriptDirectory.from_config(config)
     expected = set(script.get_heads())
     assert current_heads(any_engine) == expected
     branches = {label for rev in script.walk_revisions() for label in rev.branch_labels}

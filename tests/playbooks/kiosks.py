@@ -7,35 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SSHD = "/usr/sbin/sshd"
-SSH_KEYGEN = "/usr/bin/ssh-keygen"
-
-
-def free_port(address: str) -> int:
-    """A TCP port free on ``address`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(address: str, port: int, *, timeout: float = 10.0) -> None:
-    """Wait until something accepts TCP connections on ``address:port``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((address, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {address}:{port}") from None
-            time.sleep(0.05)
+from tests.support.peers import SSH_KEYGEN, SSHD
+from tests.support.ports import free_port, wait_port
 
 
 @dataclass

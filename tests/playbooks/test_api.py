@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
 from api.auth import Role, create_token
 from api.models import AuditEntry
 from core.settings import Settings
 from inventory.db import session_scope
+from kentongan.app import create_app
 from playbooks.models import Rollout
 from tests.playbooks.conftest import add_kiosks
 from tests.playbooks.kiosks import KioskFleet

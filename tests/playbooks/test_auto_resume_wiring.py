@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, update
 
-from api.app import create_app
 from collectors.store import Transition
 from core.settings import Settings
 from core.timeutil import utcnow
 from inventory.db import session_scope
+from kentongan.app import create_app
 from playbooks.choices import HostState, RolloutStatus
 from playbooks.models import RolloutHost
 from playbooks.rollout import on_device_up

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tarfile
 import time
@@ -27,6 +26,7 @@ from playbooks.targets import TargetFilter
 from tests.playbooks.conftest import kiosk
 from tests.playbooks.helpers import app_version
 from tests.playbooks.kiosks import Kiosk, KioskFleet, wait_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def provisioned(
     fleet: KioskFleet, releases: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Kiosk, list[int]]]:
     from inventory.db import make_engine
-    from inventory.migrate import upgrade
+    from kentongan.app import upgrade
     from tests.playbooks.conftest import add_kiosks
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('prov') / 'k.db'}")
@@ -106,12 +106,6 @@ def test_sshd_fragment_is_valid_for_sshd(provisioned: tuple[Kiosk, list[int]],
     assert "authenticationmethods publickey" in proc.stdout
 
 
-def _udp_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
 def _extend_oid(name: str) -> str:
     return EXTEND_OUTPUT_1LINE + "." + ".".join(str(x) for x in [len(name), *name.encode()])
 
@@ -126,7 +120,7 @@ def test_snmpd_extend_exposes_app_version_and_watchdog_restarts_app(
     subprocess.run([kioskctl, "ensure"], check=True, capture_output=True, timeout=30)
     version = (k.root / "current" / "VERSION").read_text().strip()
 
-    port = _udp_port(k.address)
+    port = free_port(k.address, kind="udp")
     conf = tmp_path / "snmpd.conf"
     conf.write_text(
         f"agentaddress udp:{k.address}:{port}\n"

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import pytest
 
 from collectors.base import Secret, SnmpCredentials, Target
-from collectors.simfleet import SimDevice, SimFleet, start_fleet
-from collectors.simfleet.snmpd import SnmpdAgent, SnmpdUser, start_snmpd
+from collectors.simfleet import SimDevice, SimFleet
+from collectors.simfleet.snmpd import SnmpdAgent, SnmpdUser
 from collectors.snmp import SnmpCollector
+from tests.support.peers import netsnmp_agent, snmpsim_fleet
 
 USERS = {
     "sha-aes": SnmpdUser("mon-sha", "SHA", "auth-key-sha1", "AES", "priv-key-aes128"),
@@ -57,16 +58,13 @@ def target(device_id: str, role: str, address: str, port: int, creds: SnmpCreden
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
     """One net-snmp snmpd: v2c ``public``, three v3 users, kiosk extends, UPS overrides."""
-    agent = start_snmpd(
-        workdir=tmp_path_factory.mktemp("snmpd"),
+    with netsnmp_agent(
+        tmp_path_factory.mktemp("snmpd"),
         users=list(USERS.values()),
         overrides=UPS_OVERRIDES,
         sys_name="rtr-snmpd",
-    )
-    try:
+    ) as agent:
         yield agent
-    finally:
-        agent.stop()
 
 
 @dataclass
@@ -138,11 +136,8 @@ SIM_DEVICES = [
 @pytest.fixture(scope="session")
 def simfleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
     """A small snmpsim fleet (one responder process)."""
-    fleet = start_fleet(SIM_DEVICES, workdir=tmp_path_factory.mktemp("simfleet"))
-    try:
+    with snmpsim_fleet(SIM_DEVICES, tmp_path_factory.mktemp("simfleet")) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 # --------------------------------------------------------------------------- faulty peers

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from collectors import ber
-from collectors.simfleet.snmpd import SnmpdAgent, start_snmpd
+from collectors.simfleet.snmpd import SnmpdAgent
 from collectors.snmp import SnmpCollector
 from tests.collectors.snmp.conftest import USERS, UdpRelay, _UdpPeer, target, v2c, v3
+from tests.support.peers import netsnmp_agent
 
 pytestmark = pytest.mark.integration
 
@@ -69,11 +70,8 @@ async def test_wrong_v3_priv_key(snmpd: SnmpdAgent, collector: SnmpCollector) ->
 @pytest.fixture
 def doomed_snmpd(tmp_path: Path) -> Iterator[SnmpdAgent]:
     """An snmpd of its own, to be killed by the test."""
-    agent = start_snmpd(workdir=tmp_path / "doomed", sys_name="doomed")
-    try:
+    with netsnmp_agent(tmp_path / "doomed", sys_name="doomed") as agent:
         yield agent
-    finally:
-        agent.stop()
 
 
 async def test_agent_killed_in_the_middle_of_a_walk(doomed_snmpd: SnmpdAgent) -> None:

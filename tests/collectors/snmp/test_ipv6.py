@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
 
-from collectors.simfleet.snmpd import free_udp_port, start_snmpd
+from collectors.simfleet.snmpd import start_snmpd
 from collectors.snmp import SnmpCollector
 from tests.collectors.snmp.conftest import USERS, target, v2c, v3
-
-
-def _free_udp6_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-        s.bind(("::1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @pytest.mark.integration
 async def test_snmpd_on_ipv6_loopback(tmp_path: Path) -> None:
-    port4, port6 = free_udp_port(), _free_udp6_port()
+    port4, port6 = free_port(kind="udp"), free_port("::1", kind="udp")
     user = USERS["sha-aes"]
     agent = start_snmpd(
         workdir=tmp_path / "snmpd6",
