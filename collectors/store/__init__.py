@@ -46,7 +46,17 @@ from collectors.store.availability import (
 )
 from collectors.store.counters import TIMETICKS_MODULUS, counter_delta, uptime_went_back
 from collectors.store.derive import recompute_states
-from collectors.store.policy import DOWN, UNKNOWN, UNREACHABLE, UP, StorePolicy, Transition
+from collectors.store.policy import (
+    DOWN,
+    UNKNOWN,
+    UNREACHABLE,
+    UP,
+    StorePolicy,
+    Transition,
+    fresh_until,
+    is_fresh,
+    stale_after_seconds,
+)
 from collectors.store.views import (
     DeviceStateView,
     InterfaceStateView,
@@ -77,10 +87,13 @@ __all__ = [
     "counter_delta",
     "device_states",
     "flap_counts",
+    "fresh_until",
     "interface_states",
+    "is_fresh",
     "link_states",
     "recompute_states",
     "record_observations",
+    "stale_after_seconds",
     "transitions",
     "uptime_went_back",
 ]

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from collectors.models import DeviceState, StateTransition
-from collectors.store.policy import DOWN, UNKNOWN, UNREACHABLE, UP, StorePolicy, _chunks
+from collectors.store.policy import (
+    DOWN,
+    UNKNOWN,
+    UNREACHABLE,
+    UP,
+    StorePolicy,
+    _chunks,
+    fresh_until,
+)
 from core.timeutil import as_utc, utcnow
 from inventory.maintenance import maintenance_intervals, merge
 from inventory.models import Device, Link, MaintenanceWindow, Site
@@ -212,18 +220,16 @@ def availability_many(
     cutoffs: dict[str, datetime] = {}
     if subject_kind == "device":
         for chunk in _chunks(ids):
-            for did, last_poll, interval in session.execute(
+            for did, checked, interval in session.execute(
                 select(
                     DeviceState.device_id,
-                    DeviceState.last_poll_at,
+                    func.coalesce(DeviceState.checked_at, DeviceState.last_poll_at),
                     DeviceState.poll_interval_seconds,
                 ).where(DeviceState.device_id.in_(chunk))
             ):
-                if last_poll is not None:
-                    seconds = (interval or policy.default_interval_seconds) * (
-                        policy.stale_after_intervals
-                    )
-                    cutoffs[did] = as_utc(last_poll) + timedelta(seconds=seconds)
+                until = fresh_until(checked, interval_seconds=interval, policy=policy)
+                if until is not None:
+                    cutoffs[did] = until
     for group, members in groups.items():
         for sid in members:
             history = list(changes.get(sid, []))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -21,6 +21,7 @@ from collectors.store.policy import (
     Transition,
     _chunks,
     _clip,
+    is_fresh,
 )
 from core.timeutil import as_utc, utcnow
 from inventory.models import Link
@@ -30,11 +31,10 @@ logger = logging.getLogger(__name__)
 
 
 def _is_stale(row: DeviceState | _Cur, *, policy: StorePolicy, now: datetime) -> bool:
-    if row.last_poll_at is None:
-        return True
-    interval = row.poll_interval_seconds or policy.default_interval_seconds
-    limit = timedelta(seconds=interval * policy.stale_after_intervals)
-    return now - as_utc(row.last_poll_at) > limit
+    """Not fresh by :func:`~collectors.store.policy.is_fresh` (last confirmed by a poll)."""
+    checked = row.checked_at or row.last_poll_at
+    return not is_fresh(checked, now=now, interval_seconds=row.poll_interval_seconds,
+                        policy=policy)
 
 
 @dataclass(slots=True)
@@ -49,6 +49,7 @@ class _Cur:
     consecutive_failures: int
     since: datetime | None
     updated_at: datetime | None
+    checked_at: datetime | None = None
     dirty: bool = False
 
 
@@ -83,11 +84,11 @@ def recompute_states(
     ]
     ds = cast(Table, DeviceState.__table__)
     rows: dict[str, _Cur] = {
-        r[0]: _Cur(r[1], r[2], r[3], r[4], r[5], r[6] or 0, r[7], r[8])
+        r[0]: _Cur(r[1], r[2], r[3], r[4], r[5], r[6] or 0, r[7], r[8], r[9])
         for r in session.execute(
             select(ds.c.device_id, ds.c.status, ds.c.observed_status, ds.c.reason,
                    ds.c.last_poll_at, ds.c.poll_interval_seconds, ds.c.consecutive_failures,
-                   ds.c.since, ds.c.updated_at)
+                   ds.c.since, ds.c.updated_at, ds.c.checked_at)
         )
     }
     gone = [d for d in rows if d not in topo.device_site]
@@ -246,7 +247,8 @@ def recompute_states(
     link_rows = {
         r[0]: list(r[1:])
         for r in session.execute(
-            select(ls.c.link_id, ls.c.status, ls.c.reason, ls.c.a_oper_up, ls.c.z_oper_up)
+            select(ls.c.link_id, ls.c.status, ls.c.reason, ls.c.a_oper_up, ls.c.z_oper_up,
+                   ls.c.checked_at)
         )
     }
     stale_links = [lid for lid in link_rows if lid not in link_by_id]
@@ -258,15 +260,18 @@ def recompute_states(
         status, reason = _link_status(link, eff, oper)
         a_up = oper.get((link.a_device, link.a_interface))
         z_up = oper.get((link.z_device, link.z_interface))
+        checked = _confirmed(link, rows, own)
         values = {"status": status, "reason": _clip(reason), "a_oper_up": a_up,
-                  "z_oper_up": z_up, "updated_at": now}
+                  "z_oper_up": z_up, "updated_at": now, "checked_at": checked}
         previous = link_rows.get(link.id)
         if previous is None:
             link_inserts.append({"link_id": link.id, "since": now, **values})
             out.append(Transition("link", link.id, UNKNOWN, status, now, _clip(reason)))
             continue
-        old_status, old_reason, old_a, old_z = previous
-        if (old_status, old_reason, old_a, old_z) == (status, _clip(reason), a_up, z_up):
+        old_status, old_reason, old_a, old_z, old_checked = previous
+        if (old_status, old_reason, old_a, old_z) == (status, _clip(reason), a_up, z_up) and (
+            _same_time(old_checked, checked)
+        ):
             continue
         since = now if old_status != status else None
         if old_status != status:
@@ -282,13 +287,16 @@ def recompute_states(
     ):
         if not group:
             continue
-        names = ("status", "reason", "a_oper_up", "z_oper_up", "updated_at")
+        names = ("status", "reason", "a_oper_up", "z_oper_up", "updated_at", "checked_at")
         cols: dict[str, Any] = {k: bindparam(k) for k in names}
         if not group[0]["keep"]:
             cols["since"] = bindparam("since")
         session.execute(
             update(ls).where(ls.c.link_id == bindparam("b_id")).values(**cols),
-            [{k: v for k, v in u.items() if k != "keep"} for u in group],
+            # a key named after a column is SET even when .values() omits it: drop "since"
+            # when it is kept, or every steady row would lose when it last changed
+            [{k: v for k, v in u.items() if k != "keep" and not (k == "since" and u["keep"])}
+             for u in group],
         )
     if out:
         session.execute(
@@ -300,6 +308,26 @@ def recompute_states(
         log = logger.warning if t.to_status == DOWN else logger.info
         log("%s %s: %s -> %s (%s)", t.kind, t.subject, t.from_status, t.to_status, t.reason)
     return out
+
+
+def _confirmed(
+    link: _LinkEnds, rows: Mapping[str, _Cur], own: Mapping[str, tuple[str, str | None]]
+) -> datetime | None:
+    """When a link's state was last confirmed: the newest poll of a fresh end (None when
+    neither end is fresh: nothing confirms it)."""
+    times = [
+        cur.checked_at or cur.last_poll_at
+        for did in (link.a_device, link.z_device)
+        if (cur := rows.get(did)) is not None and own.get(did, (UNKNOWN, None))[0] != UNKNOWN
+    ]
+    known = [as_utc(t) for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return as_utc(a) == as_utc(b)
 
 
 def _link_status(

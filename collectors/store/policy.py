@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from collectors.base import DeviceStatus
@@ -52,6 +52,54 @@ class Transition:
     to_status: str
     at: datetime
     reason: str | None
+
+
+def stale_after_seconds(
+    interval_seconds: float | None, policy: StorePolicy | None = None
+) -> float:
+    """How long a confirmed state stays fresh: ``stale_after_intervals`` poll intervals
+    (the device's own interval, else the policy's default)."""
+    policy = policy or StorePolicy()
+    return float(interval_seconds or policy.default_interval_seconds) * (
+        policy.stale_after_intervals
+    )
+
+
+def fresh_until(
+    checked_at: datetime | None,
+    *,
+    interval_seconds: float | None = None,
+    policy: StorePolicy | None = None,
+    max_age_seconds: float | None = None,
+) -> datetime | None:
+    """Until when a state last confirmed at ``checked_at`` is fresh (None: never was)."""
+    if checked_at is None:
+        return None
+    bound = max_age_seconds
+    if bound is None:
+        bound = stale_after_seconds(interval_seconds, policy)
+    return as_utc(checked_at) + timedelta(seconds=bound)
+
+
+def is_fresh(
+    checked_at: datetime | None,
+    *,
+    now: datetime,
+    interval_seconds: float | None = None,
+    policy: StorePolicy | None = None,
+    max_age_seconds: float | None = None,
+) -> bool:
+    """THE freshness rule, used by the store's views, readiness, ``/metrics`` and the
+    dashboard: a state is fresh when a poll confirmed it (``checked_at``, not ``since``: a
+    steady state is confirmed by every poll) no longer ago than the bound.
+
+    The bound is ``max_age_seconds`` when given (a readiness policy's ``max_age_minutes``),
+    else ``stale_after_intervals`` times ``interval_seconds`` (:func:`stale_after_seconds`).
+    A state never confirmed is not fresh.
+    """
+    until = fresh_until(checked_at, interval_seconds=interval_seconds, policy=policy,
+                        max_age_seconds=max_age_seconds)
+    return until is not None and as_utc(now) <= until
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,8 +12,17 @@ from sqlalchemy.orm import Session
 from collectors.models import DeviceState, InterfaceState, LinkState, StateTransition
 from collectors.store.counters import _COUNTERS, _from_db
 from collectors.store.derive import _is_stale
-from collectors.store.policy import UNKNOWN, StorePolicy, Transition, _chunks, _utc_or_none
+from collectors.store.policy import (
+    UNKNOWN,
+    StorePolicy,
+    Transition,
+    _chunks,
+    _utc_or_none,
+    fresh_until,
+    is_fresh,
+)
 from core.timeutil import as_utc, utcnow
+from inventory.models import Link
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +56,13 @@ class DeviceStateView:
     kiosk_disk_total_bytes: int | None
     kiosk_uptime_seconds: float | None
     kiosk_last_boot: datetime | None
+    checked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LinkStateView:
-    """A link's current state."""
+    """A link's current state (staleness applied, as for devices: a state no fresh poll
+    confirmed reads ``unknown`` with ``stale=True``)."""
 
     link_id: str
     status: str
@@ -60,6 +71,8 @@ class LinkStateView:
     a_oper_up: bool | None
     z_oper_up: bool | None
     updated_at: datetime | None
+    checked_at: datetime | None = None
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,8 @@ class InterfaceStateView:
     in_discards_total: int
     out_discards_total: int
     updated_at: datetime | None
+    checked_at: datetime | None = None
+    since: datetime | None = None
 
 
 def device_states(
@@ -110,13 +125,11 @@ def device_states(
     for r in rows:
         stale = _is_stale(r, policy=policy, now=now)
         status, reason, since = r.status, r.reason, r.since
+        checked = r.checked_at or r.last_poll_at
         if stale and status != UNKNOWN:
             status, reason = UNKNOWN, "data stale"
-            if r.last_poll_at is not None:
-                interval = r.poll_interval_seconds or policy.default_interval_seconds
-                since = as_utc(r.last_poll_at) + timedelta(
-                    seconds=interval * policy.stale_after_intervals
-                )
+            since = fresh_until(checked, interval_seconds=r.poll_interval_seconds,
+                                policy=policy) or since
         out.append(
             DeviceStateView(
                 device_id=r.device_id,
@@ -146,30 +159,65 @@ def device_states(
                 kiosk_disk_total_bytes=r.kiosk_disk_total_bytes,
                 kiosk_uptime_seconds=r.kiosk_uptime_seconds,
                 kiosk_last_boot=_utc_or_none(r.kiosk_last_boot),
+                checked_at=_utc_or_none(checked),
             )
         )
     return out
 
 
 def link_states(
-    session: Session, link_ids: Iterable[str] | None = None
+    session: Session,
+    link_ids: Iterable[str] | None = None,
+    *,
+    policy: StorePolicy | None = None,
+    now: datetime | None = None,
 ) -> list[LinkStateView]:
-    """Current state of links (all, or ``link_ids``), sorted by id."""
-    stmt = select(LinkState).order_by(LinkState.link_id)
+    """Current state of links (all, or ``link_ids``), sorted by id.
+
+    A link whose state no fresh poll of its ends confirmed (``checked_at`` older than
+    ``stale_after_intervals`` of the longer of its ends' intervals) reads ``unknown``.
+    """
+    policy = policy or StorePolicy()
+    now = as_utc(now or utcnow())
+    stmt = select(LinkState, Link.a_device, Link.z_device).join(
+        Link, Link.id == LinkState.link_id
+    ).order_by(LinkState.link_id)
     if link_ids is not None:
         stmt = stmt.where(LinkState.link_id.in_(list(link_ids)))
-    return [
-        LinkStateView(
-            link_id=r.link_id,
-            status=r.status,
-            since=_utc_or_none(r.since),
-            reason=r.reason,
-            a_oper_up=r.a_oper_up,
-            z_oper_up=r.z_oper_up,
-            updated_at=_utc_or_none(r.updated_at),
+    rows = list(session.execute(stmt).tuples())
+    ends = sorted({d for _, a, z in rows for d in (a, z)})
+    interval: dict[str, float | None] = {}
+    for chunk in _chunks(ends):
+        for did, seconds in session.execute(
+            select(DeviceState.device_id, DeviceState.poll_interval_seconds).where(
+                DeviceState.device_id.in_(chunk)
+            )
+        ):
+            interval[did] = seconds
+    out = []
+    for r, a, z in rows:
+        spans = [i for i in (interval.get(a), interval.get(z)) if i]
+        stale = not is_fresh(r.checked_at, now=now, interval_seconds=max(spans, default=None),
+                             policy=policy)
+        status, reason, since = r.status, r.reason, _utc_or_none(r.since)
+        if stale and status != UNKNOWN:
+            status, reason = UNKNOWN, "data stale"
+            since = fresh_until(r.checked_at, interval_seconds=max(spans, default=None),
+                                policy=policy) or since
+        out.append(
+            LinkStateView(
+                link_id=r.link_id,
+                status=status,
+                since=since,
+                reason=reason,
+                a_oper_up=r.a_oper_up,
+                z_oper_up=r.z_oper_up,
+                updated_at=_utc_or_none(r.updated_at),
+                checked_at=_utc_or_none(r.checked_at),
+                stale=stale,
+            )
         )
-        for r in session.scalars(stmt)
-    ]
+    return out
 
 
 def interface_states(
@@ -189,6 +237,8 @@ def interface_states(
             oper_up=r.oper_up,
             speed_mbps=r.speed_mbps,
             updated_at=_utc_or_none(r.updated_at),
+            checked_at=_utc_or_none(r.checked_at),
+            since=_utc_or_none(r.since),
             **{f"{c}_total": _from_db(getattr(r, f"{c}_total")) or 0 for c in _COUNTERS},
         )
         for r in session.scalars(stmt)

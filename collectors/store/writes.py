@@ -110,6 +110,7 @@ def _apply_observation(
     row.protocol = obs.protocol
     row.poll_duration_seconds = obs.duration_seconds
     row.updated_at = now
+    row.checked_at = now  # every poll confirms the state, changed or not
     if not obs.ok and obs.extra.get("configuration_error"):
         # Our own mistake (missing secret, no profile): we know nothing about the device.
         row.errors_total = (row.errors_total or 0) + 1
@@ -186,6 +187,9 @@ def _apply_interface(
     if sample.oper_up is not None:
         if irow.oper_up is not None and irow.oper_up != sample.oper_up:
             irow.oper_changed_at = now
+            irow.since = now
+        elif irow.since is None:
+            irow.since = now
         irow.oper_up = sample.oper_up
     if sample.high_speed_mbps is not None:
         irow.speed_mbps = sample.high_speed_mbps
@@ -200,3 +204,4 @@ def _apply_interface(
         setattr(irow, f"{name}_total", _to_db(total))
         setattr(irow, f"{name}_raw", _to_db(current))
     irow.updated_at = now
+    irow.checked_at = now
