@@ -188,9 +188,9 @@ def recompute_states(
             return status, reason
         visiting.add(device_id)
         try:
+            cur = rows.get(device_id)
             if status == DOWN:
                 cause = blocked_by(device_id)
-                cur = rows.get(device_id)
                 previous = cur.status if cur is not None else UNKNOWN
                 if cause is not None:
                     status, reason = UNREACHABLE, f"behind a fault: {cause}"
@@ -210,6 +210,15 @@ def recompute_states(
                     # the device needs N failed polls of its own to be down.
                     reason = "upstream recovered; waiting for this device's own polls"
                     status = UNREACHABLE
+            elif status != UNKNOWN and cur is not None and cur.consecutive_failures > 0:
+                # A miss behind a fault already known (a link down, a device in front down
+                # or unreachable) is explained by it: unreachable now, not N polls later.
+                cause = blocked_by(device_id)
+                if cause is not None:
+                    status, reason = UNREACHABLE, f"behind a fault: {cause}"
+                elif cur.status == UNREACHABLE:
+                    status = UNREACHABLE
+                    reason = "upstream recovered; waiting for this device's own polls"
         finally:
             visiting.discard(device_id)
         effective[device_id] = (status, reason)
