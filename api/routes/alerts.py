@@ -222,12 +222,14 @@ def _report(
     session: Any, settings: Any, *, month: str, district: str | None, village: str | None,
     cohort: str | None,
 ) -> SlaReport:
-    from collectors.promquery import availability_source
+    from collectors.promquery import availability_many_source
+    from collectors.store import StorePolicy
 
     try:
         return sla_report(
             session, month=month, district=district, village=village, cohort=cohort,
-            availability_fn=availability_source(settings),
+            availability_many_fn=availability_many_source(
+                settings.prometheus_url, policy=StorePolicy.from_settings(settings)),
             source="prometheus" if settings.prometheus_url else "store",
             policy_path=settings.policy_path,
         )

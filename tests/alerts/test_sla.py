@@ -24,7 +24,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def history(engine: Engine) -> None:
     """October 2026: an own-device outage, a fibre cut, a power cut, planned work."""
-    rows = []
+    rows: list[dict[str, object]] = []
 
     def span(kind: str, subject: str, status: str, start: datetime, end: datetime) -> None:
         rows.append({"kind": kind, "subject": subject, "from_status": "up",
@@ -37,11 +37,21 @@ def history(engine: Engine) -> None:
         rows.append({"kind": "device", "subject": dev, "from_status": "unknown",
                      "to_status": "up", "at": datetime(2026, 9, 30, tzinfo=UTC)})
     span("device", "rtr-kemiren", "down", at(5, 3), at(5, 4))
-    span("link", "fo-core-glagah", "down", at(10, 0), at(10, 2))
     for dev in ("rtr-kemiren", "rtr-olehsari", "rtr-banjarsari"):
         span("device", dev, "unreachable", at(10, 0), at(10, 2))
     span("device", "rtr-olehsari", "down", at(15, 12, 30), at(15, 13, 30))
     span("device", "rtr-rogojampi", "down", at(20, 1, 30), at(20, 2, 30))
+    # the uplinks as the store derives them from those device states
+    for lid in ("fo-core-glagah", "fo-glagah-kemiren", "fo-glagah-olehsari",
+                "fo-glagah-banjarsari", "fo-core-rogojampi"):
+        rows.append({"kind": "link", "subject": lid, "from_status": "unknown",
+                     "to_status": "up", "at": datetime(2026, 9, 30, tzinfo=UTC)})
+    span("link", "fo-glagah-kemiren", "down", at(5, 3), at(5, 4))
+    for key in ("kemiren", "olehsari", "banjarsari"):
+        span("link", f"fo-glagah-{key}", "unreachable", at(10, 0), at(10, 2))
+    span("link", "fo-core-glagah", "down", at(10, 0), at(10, 2))
+    span("link", "fo-glagah-olehsari", "down", at(15, 12, 30), at(15, 13, 30))
+    span("link", "fo-core-rogojampi", "down", at(20, 1, 30), at(20, 2, 30))
     with engine.begin() as conn:
         conn.execute(insert(StateTransition), rows)
         conn.execute(insert(Incident).values(
