@@ -59,6 +59,7 @@ class IncidentOut(BaseModel):
     probable_cause_kind: str | None
     fingerprint: str
     labels: dict[str, str]
+    flaps: int = 0
 
     @classmethod
     def of(cls, inc: Incident) -> IncidentOut:
@@ -68,6 +69,7 @@ class IncidentOut(BaseModel):
             alertname=inc.alertname,
             severity=inc.severity,
             status=inc.status,
+            flaps=inc.flaps or 0,
             starts_at=as_utc(inc.starts_at),
             ends_at=as_utc(inc.ends_at) if inc.ends_at else None,
             starts_at_wib=format_wib(inc.starts_at),
