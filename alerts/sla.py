@@ -402,6 +402,29 @@ def sla_report(
     return report
 
 
+_UNITS = {
+    "id": (("hari", 86400), ("jam", 3600), ("menit", 60), ("detik", 1)),
+    "en": (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)),
+}
+
+
+def format_duration(seconds: float, lang: str = "id") -> str:
+    """A duration people read right: the two largest units, largest first, in Bahasa
+    Indonesia (``1 jam 5 menit``) or English (``1 h 5 min``); ``–`` for none."""
+    units = _UNITS.get(lang, _UNITS["id"])
+    rest = round(seconds)
+    if rest <= 0:
+        return "–"
+    parts: list[str] = []
+    for name, size in units:
+        if rest >= size or (parts and len(parts) < 2):
+            value, rest = divmod(rest, size)
+            parts.append(f"{value} {name}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
 def to_csv(report: SlaReport) -> str:
     """One CSV row per village, district and cohort."""
     buffer = io.StringIO()

@@ -25,7 +25,7 @@ from alerts.incidents import (
     list_incidents,
 )
 from alerts.models import Incident
-from alerts.sla import ReportError, SlaReport, sla_report, to_csv
+from alerts.sla import ReportError, SlaReport, format_duration, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
@@ -272,14 +272,6 @@ def sla_report_route(
     return JSONResponse(report.model_dump(mode="json"))
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds == 0:
-        return "–"
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} j {rest // 60} m" if hours else f"{rest // 60} m {rest % 60} d"
-
-
 @page_router.get("/reports/sla", response_class=HTMLResponse)
 def sla_page(
     request: Request,
@@ -289,8 +281,9 @@ def sla_page(
     district: Annotated[str | None, Query(max_length=16)] = None,
     village: Annotated[str | None, Query(max_length=16)] = None,
     cohort: Annotated[str | None, Query(max_length=64)] = None,
+    lang: Annotated[Literal["id", "en"], Query()] = "id",
 ) -> HTMLResponse:
-    """The SLA report as a page (Bahasa Indonesia and English)."""
+    """The SLA report as a page (Bahasa Indonesia and English; durations in ``lang``)."""
     month = month or utcnow().astimezone(WIB).strftime("%Y-%m")
     report = _report(session, settings, month=month, district=district, village=village,
                      cohort=cohort)
@@ -301,7 +294,7 @@ def sla_page(
         start_wib=format_wib(report.start),
         end_wib=format_wib(report.end),
         wib=format_wib,
-        duration=_duration,
+        duration=lambda seconds: format_duration(seconds, lang),
         cause_names={"link": "link hulu / upstream link", "power": "listrik / power",
                      "device": "perangkat / device"},
     )

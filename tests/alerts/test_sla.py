@@ -136,3 +136,32 @@ def test_report_routes(client: TestClient, seeded: Engine) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "fo-core-glagah" in page.text and "listrik / power" in page.text
     assert "Kemiren" in page.text
+
+
+def test_durations_read_right_in_both_languages() -> None:
+    from alerts.sla import format_duration
+
+    assert format_duration(1440) == "24 menit 0 detik"  # never "24 m 0 d"
+    assert format_duration(1440, "en") == "24 min 0 s"
+    assert format_duration(27_621) == "7 jam 40 menit"
+    assert format_duration(27_621, "en") == "7 h 40 min"
+    assert format_duration(90_061, "en") == "1 d 1 h" and format_duration(0) == "–"
+
+
+def test_cohort_rows_follow_the_district_filter(seeded: Engine) -> None:
+    history(seeded)
+    with Session(seeded) as session:
+        whole = sla_report(session, month="2026-10", now=at(31, 0))
+        glagah = sla_report(session, month="2026-10", district="35.10.15", now=at(31, 0))
+    assert {r.villages for r in whole.cohorts} == {4}
+    assert {r.villages for r in glagah.cohorts} == {3}
+    assert all(r.name.endswith("· Glagah") for r in glagah.cohorts), glagah.cohorts
+    assert all(r.district_code == "35.10.15" for r in glagah.cohorts)
+
+
+def test_sla_page_durations_in_english(client: TestClient, seeded: Engine) -> None:
+    history(seeded)
+    page = client.get("/reports/sla", params={"month": "2026-10", "lang": "en"})
+    assert page.status_code == 200 and "2 h 0 min" in page.text
+    page = client.get("/reports/sla", params={"month": "2026-10"})
+    assert "2 jam 0 menit" in page.text and " m 0 d" not in page.text
