@@ -85,30 +85,23 @@ def uplink_availability(
     end: datetime,
     prometheus_url: str | None = None,
 ) -> dict[str, AvailabilityFact]:
-    """Availability of the uplinks over ``[start, end)``: from Prometheus's query API when
-    ``prometheus_url`` is set (``KENTONGAN_PROMETHEUS_URL``), else from the embedded
-    observation store, maintenance windows excluded either way. A Prometheus that does not
-    answer gives no facts (the checks turn unknown), never a guess."""
+    """Availability of the uplinks over ``[start, end)`` by the one definition
+    (:func:`collectors.store.village_uplink_availability`), from the one source selector
+    (:func:`collectors.promquery.availability_many_source`: Prometheus when
+    ``prometheus_url`` is set, else the embedded store). A Prometheus that does not answer
+    gives no facts (the checks turn unknown), never a guess."""
+    from collectors.promquery import PrometheusQueryError, availability_many_source
+
     wanted = sorted(set(link_ids))
     window = (end - start).total_seconds()
     if not wanted:
         return {}
-    if prometheus_url:
-        from collectors.promquery import PrometheusQueryError, availability_by
-
-        try:
-            results = availability_by(
-                prometheus_url, kind="link", subjects=wanted, start=start, end=end, now=end
-            )
-        except PrometheusQueryError as exc:
-            logger.warning("readiness: Prometheus at %s did not answer: %s", prometheus_url, exc)
-            return {}
-    else:
-        from collectors.store import availability_many
-
-        results = availability_many(
-            session, kind="link", subjects=wanted, start=start, end=end, now=end
-        )
+    source = availability_many_source(prometheus_url)
+    try:
+        results = source(session, kind="link", subjects=wanted, start=start, end=end, now=end)
+    except PrometheusQueryError as exc:
+        logger.warning("readiness: Prometheus at %s did not answer: %s", prometheus_url, exc)
+        return {}
     return {
         lid: AvailabilityFact(
             percent=r.percent,
@@ -165,7 +158,8 @@ def load_inputs(
     links: dict[str, LinkFact] = {}
     site_uplink: dict[str, str] = {}
     link_a_site: dict[str, str] = {}
-    for lid, medium, uplink_of, a_site, status, since, updated, reason in session.execute(
+    for lid, medium, uplink_of, a_site, status, since, updated, reason, checked in (
+        session.execute(
         select(
             Link.id,
             Link.medium,
@@ -175,17 +169,19 @@ def load_inputs(
             LinkState.since,
             LinkState.updated_at,
             LinkState.reason,
+            LinkState.checked_at,
         )
         .join(Device, Device.id == Link.a_device)
         .outerjoin(LinkState, LinkState.link_id == Link.id)
-    ):
-        links[lid] = LinkFact(lid, medium, status, _utc(since), _utc(updated), reason)
+    )):
+        links[lid] = LinkFact(lid, medium, status, _utc(since), _utc(checked), reason,
+                              _utc(updated))
         link_a_site[lid] = a_site
         if uplink_of:
             site_uplink[uplink_of] = lid
 
     kiosks: dict[str, list[DeviceFact]] = defaultdict(list)
-    for did, sid, status, last_poll, last_ok, version, reason in session.execute(
+    for did, sid, status, last_poll, last_ok, version, reason, checked in session.execute(
         select(
             Device.id,
             Device.site_id,
@@ -194,6 +190,7 @@ def load_inputs(
             DeviceState.last_ok_at,
             DeviceState.kiosk_app_version,
             DeviceState.reason,
+            DeviceState.checked_at,
         )
         .join(Site, Site.id == Device.site_id)
         .outerjoin(DeviceState, DeviceState.device_id == Device.id)
@@ -201,7 +198,8 @@ def load_inputs(
         .order_by(Device.id)
     ):
         kiosks[sid].append(
-            DeviceFact(did, "kiosk", status, _utc(last_poll), _utc(last_ok), version, reason)
+            DeviceFact(did, "kiosk", status, _utc(last_poll), _utc(last_ok), version, reason,
+                       _utc(checked))
         )
 
     attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)
