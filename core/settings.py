@@ -74,7 +74,10 @@ def parse_release_sources(value: object) -> tuple[str, ...]:
 class Settings(BaseSettings):
     """Everything Kentongan reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="KENTONGAN_", extra="ignore")
+    # hide_input_in_errors: a bad value may hold a secret (a URL with a password).
+    model_config = SettingsConfigDict(
+        env_prefix="KENTONGAN_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite:///kentongan.db",

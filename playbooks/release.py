@@ -342,7 +342,7 @@ def _download_sha256(
                         return failed("too_large")
                     digest = hashlib.sha256()
                     size = 0
-                    for chunk in response.iter_raw(1 << 16):
+                    for chunk in response.iter_raw():  # as received: no buffering past the deadline
                         size += len(chunk)
                         if size > max_bytes:
                             return failed("too_large", size)
