@@ -24,7 +24,7 @@ def app_version(fleet: KioskFleet, kiosk: Kiosk) -> str | None:
         with urllib.request.urlopen(
             f"http://{kiosk.address}:{fleet.app_port}/health", timeout=3
         ) as response:
-            return response.read().decode().split()[1]
+            return str(response.read().decode().split()[1])
     except OSError:
         return None
 

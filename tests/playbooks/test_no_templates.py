@@ -119,7 +119,7 @@ def test_api_passes_every_field_as_data(
         database_url=sqlite_url,
         run_poller=False,
         release_dir=releases,
-        release_sources=release_server,
+        release_sources=(release_server,),
         playbook_vars_file=site_vars_file(fleet, tmp_path),
         service_hours="00:00-00:00",
         service_days="mon",

@@ -297,7 +297,7 @@ def test_release_sources_setting_is_parsed_strictly() -> None:
         "/srv/rilis",
         "https://rilis.example:8443/kiosk/",
     )
-    assert Settings(release_sources="").release_sources == ()
+    assert Settings.model_validate({"release_sources": ""}).release_sources == ()
     for bad, why in (
         ("/srv/a,,/srv/b", "entry 2 .* empty"),
         ("releases", "neither an absolute directory"),
@@ -309,7 +309,7 @@ def test_release_sources_setting_is_parsed_strictly() -> None:
         ("/srv/../etc", r"'\.\.'"),
     ):
         with pytest.raises(ValidationError, match=why) as err:
-            Settings(release_sources=bad)
+            Settings.model_validate({"release_sources": bad})
         assert "secret" not in str(err.value)
 
 
@@ -336,7 +336,7 @@ def test_api_audits_every_attempt_with_url_and_person(
     with session_scope(engine) as session:
         _row, token = create_token(session, "teknisi-budi", Role.TECHNICIAN)
     settings = Settings(database_url=sqlite_url, run_poller=False,
-                        release_sources=allowed.base + "kiosk/")
+                        release_sources=(allowed.base + "kiosk/",))
     tech = {"Authorization": f"Bearer {token}"}
     good = allowed.base + "kiosk/kiosk-app-1.0.0.tar.gz?build=7"
     with TestClient(create_app(settings)) as http:
