@@ -34,6 +34,7 @@ from playbooks.rollout import (
     rollout_is_stale,
     run_rollout,
 )
+from playbooks.runner import UnsafeKeyError, unsafe
 from playbooks.targets import TargetFilter
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,10 @@ def _extra_vars(pairs: list[str], vars_file: Path | None) -> dict[str, Any]:
         if not sep:
             raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--var")
         extra[key.strip()] = value
+    try:
+        unsafe(extra, where="--var/--vars-file")
+    except UnsafeKeyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--vars-file") from None
     return extra
 
 
@@ -156,7 +161,9 @@ def start(
     release_dir: Path | None = typer.Option(
         None, help="Directory of kiosk-app-V.tar.gz (+ .sha256); default KENTONGAN_RELEASE_DIR."
     ),
-    url: str | None = typer.Option(None, help="Kiosks download the release from this URL."),
+    url: str | None = typer.Option(
+        None, help="Kiosks download the release from this URL (under KENTONGAN_RELEASE_SOURCES)."
+    ),
     sha256: str | None = typer.Option(None, help="sha256 of the release tarball."),
     forks: int = typer.Option(20, help="Kiosks updated in parallel within a batch."),
     var: list[str] = typer.Option([], "--var", help="Extra playbook variable KEY=VALUE."),
@@ -173,16 +180,39 @@ def start(
 ) -> None:
     """Start rolling release VERSION out to the selected kiosks.
 
+    Values given here (and the inventory's) reach Ansible as data, never as templates;
+    site-wide variables that need templates go in KENTONGAN_PLAYBOOK_VARS_FILE.
+
     Example:  kentongan rollout start --version 1.4.0 --release-dir /srv/kiosk-releases
     --canary 1 --batch 25% --max-fail 10% --district 35.10.15
     """
-    from playbooks.release import resolve_release
+    from playbooks.release import (
+        DownloadAttempt,
+        ReleaseSources,
+        pick_release_dir,
+        resolve_release,
+    )
 
     settings = get_settings()
+    person = f"cli:{getpass.getuser()}"
+    sources = ReleaseSources.from_entries(settings.release_sources)
+
+    def record(attempt: DownloadAttempt) -> None:
+        logger.warning("audit: release download by %s: %s %s (%s)", person, attempt.outcome,
+                       attempt.url, attempt.reason or "-")
+
     with _errors():
         extra = _extra_vars(var, vars_file)
         release = resolve_release(
-            version, release_dir=release_dir or settings.release_dir, url=url, sha256=sha256
+            version,
+            release_dir=release_dir
+            or pick_release_dir(version, [settings.release_dir, *sources.directories]),
+            url=url,
+            sha256=sha256,
+            sources=sources,
+            timeout=settings.release_download_timeout,
+            max_bytes=settings.release_download_max_bytes,
+            record=record,
         )
         options = RolloutOptions(
             canary=canary,
@@ -204,9 +234,7 @@ def start(
             devices=tuple(device),
         )
         engine = _engine()
-        rid = create_rollout(
-            engine, release, target=flt, options=options, created_by=f"cli:{getpass.getuser()}"
-        )
+        rid = create_rollout(engine, release, target=flt, options=options, created_by=person)
         console.print(f"rollout [bold]{rid}[/] created: release {version}")
         out.print(rid)
         if not run:
@@ -326,7 +354,8 @@ def provision_cmd(
         flt = TargetFilter(district=district, village=village, tags=tuple(tag),
                            devices=tuple(device))
         with console.status("provisioning…"):
-            result = provision(_engine(), flt, extra_vars=_extra_vars(var, vars_file))
+            result = provision(_engine(), flt, extra_vars=_extra_vars(var, vars_file),
+                               site_vars_file=get_settings().playbook_vars_file)
     failed = result.hosts_in("failures") | result.hosts_in("dark")
     console.print(
         f"provisioned: {result.status}; changed {len(result.hosts_in('changed'))}, "
@@ -352,7 +381,8 @@ def facts_cmd(
     with _errors():
         flt = TargetFilter(district=district, village=village, devices=tuple(device))
         with console.status("collecting facts…"):
-            reports = collect_facts(_engine(), flt, extra_vars=_extra_vars(var, vars_file))
+            reports = collect_facts(_engine(), flt, extra_vars=_extra_vars(var, vars_file),
+                                    site_vars_file=get_settings().playbook_vars_file)
     table = Table("kiosk", "OS", "app", "disk free")
     for r in sorted(reports.values(), key=lambda r: r.device_id):
         free = f"{r.disk_free_bytes / 2**30:.1f} GiB" if r.disk_free_bytes else "-"

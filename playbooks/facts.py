@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -61,6 +62,7 @@ def collect_facts(
     extra_vars: Mapping[str, Any] | None = None,
     envvars: Mapping[str, str] | None = None,
     forks: int = 20,
+    site_vars_file: Path | None = None,
 ) -> dict[str, FactsReport]:
     """Run ``kiosk-facts.yml`` on the selected kiosks and store their reports.
 
@@ -84,6 +86,7 @@ def collect_facts(
         forks=forks,
         event_handler=handler,
         envvars=envvars,
+        site_vars_file=site_vars_file,
     )
     now = utcnow()
     with session_scope(engine) as session:
@@ -109,6 +112,7 @@ def provision(
     extra_vars: Mapping[str, Any] | None = None,
     envvars: Mapping[str, str] | None = None,
     forks: int = 20,
+    site_vars_file: Path | None = None,
 ) -> PlaybookResult:
     """Run ``kiosk-provision.yml`` on the selected kiosks."""
     with session_scope(engine) as session:
@@ -119,4 +123,5 @@ def provision(
         extravars=extra_vars,
         forks=forks,
         envvars=envvars,
+        site_vars_file=site_vars_file,
     )

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -39,7 +40,7 @@ from playbooks.choices import (
 from playbooks.errors import RolloutError, TargetError
 from playbooks.models import Rollout, RolloutEvent, RolloutHost
 from playbooks.release import ReleaseSpec
-from playbooks.runner import EventHandler, PlaybookResult, run_playbook
+from playbooks.runner import EventHandler, PlaybookResult, UnsafeKeyError, run_playbook, unsafe
 from playbooks.schedule import (
     BatchSize,
     HostSlot,
@@ -145,6 +146,10 @@ def parse_percent(text: str | float | int) -> float:
 
 
 def _check_extra_vars(extra: Mapping[str, Any]) -> None:
+    try:
+        unsafe(dict(extra), where="extra variables")
+    except UnsafeKeyError as exc:
+        raise RolloutError(str(exc)) from None
     for key in extra:
         if not key or not set(key) <= _VAR_NAME_CHARS or key[0].isdigit():
             raise RolloutError(f"extra variable name {key!r} is not a valid Ansible name")
@@ -166,11 +171,14 @@ def create_rollout(
     options: RolloutOptions | None = None,
     created_by: str = "cli",
     playbook: str = UPDATE_PLAYBOOK,
+    session: Session | None = None,
 ) -> int:
     """Check everything, then write the rollout and its hosts in one transaction.
 
     Raises :class:`RolloutError` (nothing written) when the target set is empty, a
     host's inventory data is unsafe, or an option is invalid. Returns the rollout id.
+    With ``session``, the rows are written (flushed) in the caller's transaction, which
+    the caller commits (with its audit entry).
     """
     opts = options or RolloutOptions()
     if opts.canary < 0:
@@ -182,7 +190,8 @@ def create_rollout(
     batch = BatchSize.parse(opts.batch)
     parse_percent(opts.max_fail)
     _check_extra_vars(opts.extra_vars)
-    with session_scope(engine) as session:
+    scope = contextlib.nullcontext(session) if session is not None else session_scope(engine)
+    with scope as session:
         targets = select_targets(session, target)
         slots = [HostSlot(t.device_id, t.village_code, t.district_code) for t in targets]
         batches = plan_batches(
@@ -232,9 +241,11 @@ def create_rollout(
                 message=(
                     f"release {release.version} to {len(targets)} kiosk(s) in "
                     f"{len(batches)} batch(es) by {created_by}"
+                    + (f" from {release.url}" if release.url else "")
                 ),
             )
         )
+        session.flush()
         rollout_id = rollout.id
     logger.info(
         "rollout %s created: release %s, %d kiosk(s), %d batch(es)",
@@ -628,6 +639,7 @@ def run_rollout(
             progress=progress,
             envvars=envvars,
             event_hook=event_hook,
+            site_vars_file=cfg.playbook_vars_file,
         )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
@@ -682,6 +694,7 @@ def _run_batches(
     progress: ProgressCallback | None,
     envvars: Mapping[str, str] | None,
     event_hook: EventHandler | None,
+    site_vars_file: Path | None = None,
 ) -> RolloutSummary:
     rid = rollout.id
     with session_scope(engine) as session:
@@ -768,6 +781,7 @@ def _run_batches(
             done=done,
             total=total,
             playbook=rollout.playbook,
+            site_vars_file=site_vars_file,
         )
         ran_batches += 1
         if halted:
@@ -800,6 +814,7 @@ def _run_one_batch(
     done: int,
     total: int,
     playbook: str,
+    site_vars_file: Path | None = None,
 ) -> tuple[int, bool]:
     now = clock()
     with session_scope(engine) as session:
@@ -835,6 +850,7 @@ def _run_one_batch(
         event_handler=handler,
         cancel=heartbeat.aborted.is_set,
         envvars=envvars,
+        site_vars_file=site_vars_file,
     )
     now = clock()
     with session_scope(engine) as session:

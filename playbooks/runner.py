@@ -3,12 +3,21 @@
 Everything in Kentongan that runs a playbook goes through :func:`run_playbook`: it
 prepares a private data directory, points Ansible at ``playbooks/ansible.cfg``, streams
 every event to a callback, and returns a small :class:`PlaybookResult`.
+
+Inputs are data, never templates. Ansible templates every string it is given, and a
+template (``{{ lookup('pipe', …) }}``) runs commands on the controller. So every string of
+the inventory and of the extra variables is handed over marked *unsafe* (ansible-core's
+``{"__ansible_unsafe": "…"}`` JSON form, which its JSON inventory and ``-e`` loaders turn
+into untrusted strings): Ansible passes it on literally. The only variables Ansible may
+template are the administrator's site variables file (``KENTONGAN_PLAYBOOK_VARS_FILE``),
+passed as ``-e @FILE``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent
 ANSIBLE_CFG = PLAYBOOK_DIR / "ansible.cfg"
+
+UNSAFE_KEY = "__ansible_unsafe"
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
 
 AnsibleEvent = Mapping[str, Any]
 EventHandler = Callable[[AnsibleEvent], None]
@@ -40,6 +52,64 @@ class PlaybookResult:
         """Hosts with a non-zero count under ``key`` (``ok``, ``changed``, ``failures``,
         ``dark`` for unreachable, ``skipped``, ``rescued``)."""
         return {host for host, count in self.stats.get(key, {}).items() if count}
+
+
+class UnsafeKeyError(ValueError):
+    """A mapping key that Ansible could template (keys cannot be marked unsafe)."""
+
+
+def unsafe(value: Any, *, where: str = "value") -> Any:
+    """``value`` with every string marked unsafe for Ansible, recursively.
+
+    Strings become ``{"__ansible_unsafe": s}``; numbers, booleans and None stay as they
+    are; lists and mappings are walked; an already-marked string is kept. Mapping keys
+    cannot carry the mark, so a key containing ``{{``, ``{%`` or ``{#`` raises
+    :class:`UnsafeKeyError` naming ``where``.
+    """
+    if isinstance(value, str):
+        return {UNSAFE_KEY: value}
+    if isinstance(value, Mapping):
+        if set(value) == {UNSAFE_KEY} and isinstance(value[UNSAFE_KEY], str):
+            return {UNSAFE_KEY: value[UNSAFE_KEY]}
+        marked: dict[str, Any] = {}
+        for key, item in value.items():
+            name = str(key)
+            if any(mark in name for mark in _TEMPLATE_MARKS):
+                raise UnsafeKeyError(f"{where}: the key {name!r} looks like an Ansible template")
+            marked[name] = unsafe(item, where=f"{where}.{name}")
+        return marked
+    if isinstance(value, list | tuple | set | frozenset):
+        return [unsafe(item, where=f"{where}[{i}]") for i, item in enumerate(value)]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return {UNSAFE_KEY: str(value)}
+
+
+def unsafe_inventory(inventory: Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML-plugin form of ``inventory`` (see :func:`yaml_inventory`) with every host
+    and group variable marked unsafe; host and group names are checked, not marked."""
+    form = yaml_inventory(inventory)
+
+    def walk(group: Mapping[str, Any], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "hosts" in group:
+            hosts = group["hosts"] or {}
+            for host in hosts:
+                if any(mark in str(host) for mark in _TEMPLATE_MARKS):
+                    raise UnsafeKeyError(f"{path}: host name {host!r} looks like a template")
+            out["hosts"] = {
+                str(h): unsafe(v or {}, where=f"host {h}") for h, v in hosts.items()
+            }
+        if "vars" in group:
+            out["vars"] = unsafe(group["vars"] or {}, where=f"{path} vars")
+        if "children" in group:
+            out["children"] = {
+                str(name): walk(child or {}, str(name))
+                for name, child in (group["children"] or {}).items()
+            }
+        return out
+
+    return {name: walk(body or {}, str(name)) for name, body in form.items()}
 
 
 def playbook_path(name: str) -> Path:
@@ -80,6 +150,7 @@ def run_playbook(
     inventory: Mapping[str, Any],
     *,
     extravars: Mapping[str, Any] | None = None,
+    site_vars_file: Path | None = None,
     limit: Sequence[str] | None = None,
     forks: int = 20,
     event_handler: EventHandler | None = None,
@@ -93,8 +164,10 @@ def run_playbook(
 
     Args:
         playbook: a name under ``playbooks/`` or an absolute path.
-        inventory: the JSON inventory (``_meta.hostvars`` included).
-        extravars: ``-e`` variables.
+        inventory: the JSON inventory (``_meta.hostvars`` included); passed as data.
+        extravars: ``-e`` variables; passed as data (marked unsafe).
+        site_vars_file: the administrator's variables file, the one source Ansible may
+            template (``-e @FILE``, before ``extravars``, which override it).
         limit: only these hosts.
         forks: parallel hosts.
         event_handler: called with every Ansible event as it arrives.
@@ -134,8 +207,8 @@ def run_playbook(
             "private_data_dir": str(pdd),
             "project_dir": str(path.parent),
             "playbook": str(path),
-            "inventory": yaml_inventory(inventory),
-            "extravars": dict(extravars or {}),
+            "inventory": unsafe_inventory(inventory),
+            "extravars": unsafe(dict(extravars or {}), where="extra variables"),
             "forks": forks,
             "envvars": env,
             "event_handler": _handler,
@@ -145,6 +218,8 @@ def run_playbook(
             "settings": {"suppress_output_file": True, "suppress_ansible_output": True},
             "verbosity": verbosity or None,
         }
+        if site_vars_file is not None:
+            kwargs["cmdline"] = shlex.join(["-e", f"@{Path(site_vars_file).resolve()}"])
         if limit:
             kwargs["limit"] = ",".join(limit)
         if timeout:

@@ -7,8 +7,9 @@ import threading
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from sqlalchemy.orm import Session
 
-from api.auth import TechnicianDep, ViewerDep, audit
+from api.auth import Principal, TechnicianDep, ViewerDep, audit
 from api.deps import SessionDep
 from core.settings import Settings
 from playbooks.api_views import (
@@ -20,7 +21,12 @@ from playbooks.api_views import (
 )
 from playbooks.choices import RolloutStatus
 from playbooks.errors import RolloutError
-from playbooks.release import resolve_release
+from playbooks.release import (
+    DownloadAttempt,
+    ReleaseSources,
+    pick_release_dir,
+    resolve_release,
+)
 from playbooks.rollout import RolloutOptions, create_rollout, run_rollout
 from playbooks.targets import TargetFilter
 
@@ -46,22 +52,39 @@ def _run_in_background(request: Request, rollout_id: int) -> None:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RolloutDetail,
-    responses={400: {"description": "Unknown release, empty target set, unsafe inventory data"}},
+    responses={
+        400: {
+            "description": "Unknown release, URL not an allowed source, download failed, "
+            "checksum mismatch, empty target set, unsafe inventory data"
+        }
+    },
 )
 def post_rollout(
     body: RolloutCreate, request: Request, session: SessionDep, principal: TechnicianDep
 ) -> RolloutDetail:
     """Start a rollout (technician or above). The release comes from the server's release
-    directory (``KENTONGAN_RELEASE_DIR``) or from ``url`` with its ``sha256``. Nothing is
-    written when the input is rejected."""
+    directory (``KENTONGAN_RELEASE_DIR`` or a directory of ``KENTONGAN_RELEASE_SOURCES``) or
+    from ``url`` (under a base URL of ``KENTONGAN_RELEASE_SOURCES``) with its ``sha256``.
+
+    The full request and the person are audited, and so is every download attempt, in the
+    same transaction as the rollout. Nothing but the audit is written when the input is
+    rejected."""
     settings: Settings = request.app.state.settings
     engine = request.app.state.engine
+    asked = body.model_dump(mode="json")
+    attempts: list[DownloadAttempt] = []
+    sources = ReleaseSources.from_entries(settings.release_sources)
     try:
         release = resolve_release(
             body.version,
-            release_dir=settings.release_dir,
+            release_dir=pick_release_dir(body.version, [settings.release_dir,
+                                                        *sources.directories]),
             url=body.url,
             sha256=body.sha256.lower() if body.sha256 else None,
+            sources=sources,
+            timeout=settings.release_download_timeout,
+            max_bytes=settings.release_download_max_bytes,
+            record=attempts.append,
         )
         rollout_id = create_rollout(
             engine,
@@ -82,16 +105,25 @@ def post_rollout(
                 auto_resume=body.auto_resume,
             ),
             created_by=f"api:{principal.name}",
+            session=session,
         )
     except RolloutError as exc:
+        session.rollback()
+        _audit_attempts(session, principal, attempts, target=f"release:{body.version}")
+        audit(session, principal, action="rollout.refused", target=f"release:{body.version}",
+              details={"request": asked, "error": str(exc)})
+        session.commit()
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    except BaseException:
+        session.rollback()
+        raise
+    _audit_attempts(session, principal, attempts, target=f"rollout:{rollout_id}")
     audit(
         session,
         principal,
         action="rollout.start",
         target=f"rollout:{rollout_id}",
-        details={"version": body.version, "district": body.district, "village": body.village,
-                 "devices": len(body.devices), "run": body.run},
+        details={"request": asked, "release": release.as_params()},
     )
     session.commit()
     if body.run:
@@ -99,6 +131,14 @@ def post_rollout(
     detail = rollout_detail(session, rollout_id)
     assert detail is not None
     return detail
+
+
+def _audit_attempts(
+    session: Session, principal: Principal, attempts: list[DownloadAttempt], *, target: str
+) -> None:
+    for attempt in attempts:
+        audit(session, principal, action="rollout.download", target=target,
+              details=attempt.as_details())
 
 
 @router.get("", response_model=list[RolloutPublic])

@@ -3,6 +3,7 @@ sample releases, and inventory rows pointing at the kiosks."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,13 +128,24 @@ def inventory(engine: Engine, fleet: KioskFleet) -> Engine:
     return engine
 
 
+def site_vars_file(fleet: KioskFleet, directory: Path) -> Path:
+    """The fleet's playbook variables (they template ``inventory_hostname`` and
+    ``ansible_host``) as the administrator's site variables file, the one place Ansible
+    may template from (``KENTONGAN_PLAYBOOK_VARS_FILE``)."""
+    path = directory / "site-vars.json"
+    path.write_text(json.dumps(fleet.extravars()))
+    return path
+
+
 @pytest.fixture
-def rollout_settings(sqlite_url: str) -> Settings:
-    """Settings for rollouts in tests: no service hours on any day, 7 days to give up."""
+def rollout_settings(sqlite_url: str, fleet: KioskFleet, tmp_path: Path) -> Settings:
+    """Settings for rollouts in tests: no service hours on any day, 7 days to give up,
+    the fleet's site variables."""
     return Settings(
         database_url=sqlite_url,
         run_poller=False,
         service_hours="00:00-00:00",
         service_days="mon",
         rollout_unreachable_after_days=7,
+        playbook_vars_file=site_vars_file(fleet, tmp_path),
     )

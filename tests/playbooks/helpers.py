@@ -24,7 +24,7 @@ def app_version(fleet: KioskFleet, kiosk: Kiosk) -> str | None:
         with urllib.request.urlopen(
             f"http://{kiosk.address}:{fleet.app_port}/health", timeout=3
         ) as response:
-            return response.read().decode().split()[1]
+            return str(response.read().decode().split()[1])
     except OSError:
         return None
 
@@ -45,7 +45,8 @@ def start_rollout(
     run: bool = True,
     **run_kwargs: Any,
 ) -> tuple[int, RolloutSummary | None]:
-    """Create a rollout of ``version`` to ``devices`` and (by default) run it."""
+    """Create a rollout of ``version`` to ``devices`` and (by default) run it; the fleet's
+    variables come from ``settings.playbook_vars_file`` (see ``rollout_settings``)."""
     release = resolve_release(version, release_dir=releases)
     rid = create_rollout(
         engine,
@@ -56,7 +57,6 @@ def start_rollout(
             batch=batch,
             max_fail=max_fail,
             waves=waves,
-            extra_vars=fleet.extravars(),
             auto_resume=auto_resume,
         ),
         created_by="pytest",

@@ -45,7 +45,7 @@ def cli_env(
         "KENTONGAN_SERVICE_HOURS": "00:00-00:00",
         "KENTONGAN_LOG_LEVEL": "WARNING",
         **fleet.envvars(),
-        "VARS_FILE": str(vars_file),
+        "KENTONGAN_PLAYBOOK_VARS_FILE": str(vars_file),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -84,7 +84,7 @@ def test_crash_mid_rollout_then_resume_skips_finished_kiosks(
     cli_env: dict[str, str], inventory: Engine, fleet: KioskFleet
 ) -> None:
     cmd = [str(BIN / "kentongan"), "rollout", "start", "--version", "3.0.0", "--canary", "1",
-           "--batch", "100%", "--max-fail", "0%", "--vars-file", cli_env["VARS_FILE"]]
+           "--batch", "100%", "--max-fail", "0%"]
     for name in THREE:
         cmd += ["--device", name]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE,

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, func, select
 from inventory.db import session_scope
 from playbooks.errors import ReleaseError, RolloutError, TargetError
 from playbooks.models import Rollout, RolloutHost
-from playbooks.release import resolve_release
+from playbooks.release import ReleaseSources, resolve_release
 from playbooks.rollout import RolloutOptions, create_rollout
-from playbooks.runner import yaml_inventory
+from playbooks.runner import UNSAFE_KEY, unsafe, unsafe_inventory, yaml_inventory
 from playbooks.sample_app import build_sample_release, release_filename
 from playbooks.targets import TargetFilter, ansible_inventory, select_targets
 from tests.playbooks.conftest import add_kiosks
@@ -78,12 +78,13 @@ def test_release_from_url_is_verified_before_start(tmp_path: Path) -> None:
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/"
-        spec = resolve_release("1.0.0", url=base + path.name, sha256=good)
+        sources = ReleaseSources.from_entries([base])
+        spec = resolve_release("1.0.0", url=base + path.name, sha256=good, sources=sources)
         assert spec.url and spec.extravars()["kiosk_release_url"] == base + path.name
         with pytest.raises(ReleaseError, match="checksum mismatch"):
-            resolve_release("1.0.0", url=base + path.name, sha256="f" * 64)
-        with pytest.raises(ReleaseError, match="HTTP 404"):
-            resolve_release("1.0.0", url=base + "missing.tar.gz", sha256=good)
+            resolve_release("1.0.0", url=base + path.name, sha256="f" * 64, sources=sources)
+        with pytest.raises(ReleaseError, match="download failed"):
+            resolve_release("1.0.0", url=base + "missing.tar.gz", sha256=good, sources=sources)
         with pytest.raises(ReleaseError, match="needs its --sha256"):
             resolve_release("1.0.0", url=base + path.name)
     finally:
@@ -158,3 +159,21 @@ def test_inventory_carries_connection_vars_and_known_hosts(
     yaml_form = yaml_inventory(inv)
     assert yaml_form["all"]["children"]["kiosks"]["hosts"]["kiosk-1"] == hv
     assert set(yaml_form["all"]["children"]["kiosks"]["hosts"]) == set(inv["kiosks"]["hosts"])
+    # What Ansible is given: every string marked unsafe, numbers and booleans as they are.
+    given = unsafe_inventory(inv)["all"]["children"]["kiosks"]["hosts"]["kiosk-1"]
+    assert given["ansible_host"] == {UNSAFE_KEY: "127.0.3.11"}
+    assert given["ansible_port"] == hv["ansible_port"]
+    assert given["kiosk_village_code"] == {UNSAFE_KEY: "35.10.15.2004"}
+
+
+def test_unsafe_marks_every_string_and_refuses_template_keys() -> None:
+    value = {"a": "{{ x }}", "b": [1, "{% y %}", {"c": None, "d": True}], "e": 2.5,
+             "f": {UNSAFE_KEY: "kept"}}
+    assert unsafe(value) == {
+        "a": {UNSAFE_KEY: "{{ x }}"},
+        "b": [1, {UNSAFE_KEY: "{% y %}"}, {"c": None, "d": True}],
+        "e": 2.5,
+        "f": {UNSAFE_KEY: "kept"},
+    }
+    with pytest.raises(ValueError, match=r"extra\.b: the key '\{\{ k \}\}'"):
+        unsafe({"b": {"{{ k }}": 1}}, where="extra")

@@ -7,6 +7,7 @@ writes is checked, and the snmpd and sshd fragments are loaded by the real daemo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from playbooks.facts import collect_facts, provision
 from playbooks.models import KioskFacts
 from playbooks.sample_app import release_filename
 from playbooks.targets import TargetFilter
-from tests.playbooks.conftest import kiosk
+from tests.playbooks.conftest import kiosk, site_vars_file
 from tests.playbooks.helpers import app_version
 from tests.playbooks.kiosks import Kiosk, KioskFleet, wait_port
 from tests.support.ports import free_port
@@ -61,14 +62,17 @@ def provisioned(
     from kentongan.app import upgrade
     from tests.playbooks.conftest import add_kiosks
 
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('prov') / 'k.db'}")
+    directory = tmp_path_factory.mktemp("prov")
+    engine = make_engine(f"sqlite:///{directory / 'k.db'}")
+    site_vars = directory / "site-vars.json"
+    site_vars.write_text(json.dumps(provision_vars(fleet)))
     upgrade(engine)
     add_kiosks(engine, fleet)
     k = kiosk(fleet, "kiosk-1")
     changed = []
     for _ in range(2):
         result = provision(engine, TargetFilter(devices=("kiosk-1",)),
-                           extra_vars=provision_vars(fleet), envvars=fleet.envvars())
+                           envvars=fleet.envvars(), site_vars_file=site_vars)
         assert result.status == "successful", result
         changed.append(result.stats.get("changed", {}).get("kiosk-1", 0))
     engine.dispose()
@@ -171,11 +175,12 @@ def test_snmpd_extend_exposes_app_version_and_watchdog_restarts_app(
 
 
 def test_facts_come_back_into_the_database(
-    provisioned: tuple[Kiosk, list[int]], inventory: Engine, fleet: KioskFleet
+    provisioned: tuple[Kiosk, list[int]], inventory: Engine, fleet: KioskFleet, tmp_path: Path
 ) -> None:
     k, _ = provisioned
     reports = collect_facts(inventory, TargetFilter(devices=("kiosk-1", "kiosk-2")),
-                            extra_vars=fleet.extravars(), envvars=fleet.envvars())
+                            envvars=fleet.envvars(),
+                            site_vars_file=site_vars_file(fleet, tmp_path))
     assert set(reports) == {"kiosk-1", "kiosk-2"}
     one = reports["kiosk-1"]
     expected = (k.root / "current" / "VERSION").read_text().strip() if k.current else None
