@@ -298,6 +298,11 @@ class SimFleet:
             self._if_down.discard((device_id, index))
         self._write_state()
 
+    def has_interface(self, device_id: str, interface: str) -> bool:
+        """Whether the simulated device has an interface called ``interface``."""
+        role = self.roles.get(device_id)
+        return role is not None and interface_index(role, interface) is not None
+
     def set_on_battery(self, device_id: str, on_battery: bool = True) -> None:
         """Make a simulated UPS run on battery (mains lost) or on mains again."""
         if self.roles.get(device_id) != "ups":

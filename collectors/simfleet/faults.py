@@ -144,7 +144,7 @@ class FaultInjector:
             self._unsilence(fault.id, fault.devices)
         if fault.kind == FaultKind.CUT:
             a_dev, a_if = self.link_a_interface[fault.subject]
-            if a_dev in self.fleet.endpoints:
+            if self.fleet.has_interface(a_dev, a_if):
                 self.fleet.set_interface_down(a_dev, a_if, False)
         elif fault.kind == FaultKind.POWER:
             for ups in fault.devices:
@@ -177,8 +177,9 @@ class FaultInjector:
     # ------------------------------------------------------------------ faults
 
     def cut(self, link_id: str, *, by: str, duration: float | None = None) -> Fault:
-        """Cut fibre link ``link_id``: its A-end interface goes oper down and every
-        simulated device behind it goes silent; repaired after ``duration`` s if given."""
+        """Cut fibre link ``link_id``: its A-end interface goes oper down (when the
+        simulated A-end device has that interface) and every simulated device behind it
+        goes silent; repaired after ``duration`` s if given."""
         with self._lock:
             if link_id not in self.topology.link_ends:
                 raise FaultError(f"no link {link_id!r} in the inventory; list them with "
@@ -191,7 +192,7 @@ class FaultInjector:
                 if n.kind == "device" and n.id in self.fleet.endpoints))
             a_dev, a_if = self.link_a_interface[link_id]
             fault = self._new(FaultKind.CUT, link_id, by, behind, duration)
-            if a_dev in self.fleet.endpoints:
+            if self.fleet.has_interface(a_dev, a_if):
                 self.fleet.set_interface_down(a_dev, a_if, True)
             self._silence(fault.id, behind)
             logger.warning("demo fault: %s cut by %s (%d devices behind it)", link_id, by,
