@@ -108,6 +108,10 @@ class FaultInjector:
         with self._lock:
             return [f for f in self.log if f.active]
 
+    def _simulated(self, device_id: str) -> bool:
+        return device_id in self.fleet.endpoints or (
+            self.kiosks is not None and device_id in self.kiosks.hosts)
+
     def _open(self, kind: FaultKind, subject: str) -> Fault | None:
         for fault in self.log:
             if fault.active and fault.kind == kind and fault.subject == subject:
@@ -159,11 +163,20 @@ class FaultInjector:
         logger.warning("demo fault %s %s cleared by %s", fault.kind, fault.subject, by)
         return fault
 
+    def _reachable(self, device: str, reachable: bool) -> None:
+        if self.kiosks is not None and device in self.kiosks.hosts:
+            if reachable:
+                self.kiosks.start(device)
+            else:
+                self.kiosks.unreachable(device)
+        else:
+            self.fleet.set_down(device, not reachable)
+
     def _silence(self, fault_id: int, devices: tuple[str, ...]) -> None:
         for device in devices:
             holders = self._silenced.setdefault(device, set())
             if not holders:
-                self.fleet.set_down(device, True)
+                self._reachable(device, False)
             holders.add(fault_id)
 
     def _unsilence(self, fault_id: int, devices: tuple[str, ...]) -> None:
@@ -172,14 +185,15 @@ class FaultInjector:
             holders.discard(fault_id)
             if not holders:
                 self._silenced.pop(device, None)
-                self.fleet.set_down(device, False)
+                self._reachable(device, True)
 
     # ------------------------------------------------------------------ faults
 
     def cut(self, link_id: str, *, by: str, duration: float | None = None) -> Fault:
         """Cut fibre link ``link_id``: its A-end interface goes oper down (when the
         simulated A-end device has that interface) and every simulated device behind it
-        goes silent; repaired after ``duration`` s if given."""
+        goes silent (a kiosk stand-in's sshd stops listening; its app keeps running);
+        repaired after ``duration`` s if given."""
         with self._lock:
             if link_id not in self.topology.link_ends:
                 raise FaultError(f"no link {link_id!r} in the inventory; list them with "
@@ -189,7 +203,7 @@ class FaultInjector:
                                  f"repair it first: kentongan demo fault repair {link_id}")
             behind = tuple(sorted(
                 n.id for n in self.topology.behind(Node("link", link_id))
-                if n.kind == "device" and n.id in self.fleet.endpoints))
+                if n.kind == "device" and self._simulated(n.id)))
             a_dev, a_if = self.link_a_interface[link_id]
             fault = self._new(FaultKind.CUT, link_id, by, behind, duration)
             if self.fleet.has_interface(a_dev, a_if):

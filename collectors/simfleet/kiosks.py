@@ -187,6 +187,10 @@ class KioskStandIns:
                 os.kill(pid, signal.SIGTERM)
         self._stop_sshd(host)
 
+    def unreachable(self, device_id: str) -> None:
+        """Cut the kiosk off the network: its sshd stops, its app keeps running."""
+        self._stop_sshd(self._host(device_id))
+
     def start_all(self) -> None:
         """Start every stand-in."""
         for device_id in self.hosts:
