@@ -120,13 +120,13 @@ class FaultInjector:
 
     def _new(self, kind: FaultKind, subject: str, by: str, devices: tuple[str, ...],
              duration: float | None) -> Fault:
+        if duration is not None and duration <= 0:
+            raise FaultError(f"duration must be positive, got {duration} s")
         now = utcnow()
         fault = Fault(id=len(self.log) + 1, kind=kind, subject=subject, began_at=now, by=by,
                       devices=devices)
         self.log.append(fault)
         if duration is not None:
-            if duration <= 0:
-                raise FaultError(f"duration must be positive, got {duration} s")
             fault.ends_by = now + timedelta(seconds=duration)
             timer = threading.Timer(duration, self._expire, args=(fault.id,))
             timer.daemon = True
