@@ -438,6 +438,7 @@ def run_demo(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     logging.getLogger("collectors.store").setLevel(logging.WARNING)  # 1,000 first "up"s
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     with console.status("preparing the demo database (Banyuwangi sample inventory)…"):
         url, devices = prepare(workdir, device_limit=device_limit)
     standin_ids = glagah_kiosks(url) if kiosks else []

@@ -219,23 +219,27 @@ class SoakRun:
 
     def states(self) -> dict[tuple[str, str], str]:
         """Current status of every enabled device and every link."""
+        enabled = set(self.devices)
         with self._db() as db:
             out = {("device", d): s for d, s in db.execute(
-                "SELECT device_id, status FROM device_states")}
+                "SELECT device_id, status FROM device_states") if d in enabled}
             out |= {("link", link): s for link, s in db.execute(
-                "SELECT link_id, status FROM link_states")}
+                "SELECT link_id, status FROM link_states")
+                if set(self.topology.link_ends.get(link, ("",))) <= enabled}
             for d, on_battery in db.execute(
                     "SELECT device_id, ups_on_battery FROM device_states "
                     "WHERE ups_on_battery IS NOT NULL"):
-                out[("battery", d)] = "battery" if on_battery else "mains"
+                if d in enabled:
+                    out[("battery", d)] = "battery" if on_battery else "mains"
         return out
 
     def poll_ages(self) -> list[float]:
         """Seconds since each enabled device's last poll."""
         now = datetime.now(UTC)
+        enabled = set(self.devices)
         with self._db() as db:
-            rows = db.execute("SELECT last_poll_at FROM device_states").fetchall()
-        return [(now - _parse(r[0])).total_seconds() for r in rows if r[0]]
+            rows = db.execute("SELECT device_id, last_poll_at FROM device_states").fetchall()
+        return [(now - _parse(r[1])).total_seconds() for r in rows if r[1] and r[0] in enabled]
 
     def db_bytes(self) -> int:
         """Size of the database with its WAL."""
