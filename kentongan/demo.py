@@ -264,10 +264,16 @@ class DemoPeers:
         self.processes = []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_port(preferred: int = 0) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], *, timeout: float = 60.0) -> bool:
@@ -300,8 +306,8 @@ def start_peers(workdir: Path, *, url: str, port: int, token_file: Path,
         )
         return peers
     conf = workdir / "prometheus"
-    am_port = alertmanager_port or _free_port()
-    prom_port = prometheus_port or _free_port()
+    am_port = alertmanager_port or _free_port(9093)
+    prom_port = prometheus_port or _free_port(9090)
     render = subprocess.run(
         [sys.executable, "-m", "kentongan.cli", "alerts", "render-config", "--out", str(conf),
          "--kentongan", f"127.0.0.1:{port}", "--alertmanager", f"127.0.0.1:{am_port}",

@@ -2,7 +2,7 @@
 scaled down 30x (2 s poll interval; freshness, readiness cache and policy windows divided
 by the same factor), a real ``kentongan serve`` subprocess (poller + API) on a real SQLite
 database, and a fault script: two fibre cuts (a village uplink and a kecamatan backbone),
-silenced agents, mains power lost and restored twice at a UPS site, a kiosk stopped, and
+a silenced UPS agent, mains power lost and restored twice at a UPS site, a kiosk stopped, and
 the server restarted once in the middle of the backbone cut.
 
 Checked throughout and at the end:
@@ -73,10 +73,9 @@ def _pick(run: SoakRun) -> dict[str, str]:
     ups_sites = sorted({topo.device_site[d] for d in free if topo.device_role.get(d) == "ups"
                         and topo.site_kind.get(topo.device_site[d]) == "village_office"})
     kiosk = next(d for d in free if topo.device_role.get(d) == "kiosk"
-                 and topo.device_site[d] not in ups_sites)
-    ap = next(d for d in free if topo.device_role.get(d) == "access_point"
-              and topo.device_site[d] not in ups_sites and topo.device_site[d]
-              != topo.device_site[kiosk])
+                 and topo.device_site[d] != ups_sites[0])
+    ap = next(d for d in free if topo.device_role.get(d) == "ups"
+              and topo.device_site[d] not in (ups_sites[0], topo.device_site[kiosk]))
     return {"uplink": village_links[0], "backbone": backbone, "ups_site": ups_sites[0],
             "kiosk": kiosk, "ap": ap}
 
