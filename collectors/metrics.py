@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from collectors.exposition import Family, LabelSet, render_text, to_metric
+from collectors.store.policy import StorePolicy, is_fresh
 from core.timeutil import as_utc, utcnow
 from inventory.maintenance import in_maintenance
 from inventory.models import Device, MaintenanceWindow, Region, Site
@@ -114,6 +115,8 @@ class StoreCollector:
         self._stale_after = stale_after_seconds
         self._stale_intervals = stale_after_intervals
         self._default_interval = default_interval_seconds
+        self._policy = StorePolicy(stale_after_intervals=stale_after_intervals,
+                                   default_interval_seconds=default_interval_seconds)
         self._poller_stats = poller_stats
         self._extra = tuple(extra)
         self._clock = clock
@@ -173,7 +176,8 @@ class StoreCollector:
                     " polls_total, errors_total, timeouts_total, ups_on_battery,"
                     " ups_charge_percent, ups_minutes_remaining, kiosk_app_version,"
                     " kiosk_app_active, kiosk_disk_free_bytes, kiosk_disk_total_bytes,"
-                    " poll_interval_seconds, sys_name FROM device_states"
+                    " poll_interval_seconds, sys_name, COALESCE(checked_at, last_poll_at)"
+                    " FROM device_states"
                 )
                 states = {row[0]: row for row in cursor.fetchall()}
                 cursor.execute(
@@ -188,7 +192,7 @@ class StoreCollector:
             link_rows = conn.execute(
                 text(
                     "SELECT l.id, l.medium, l.capacity_bps, l.uplink_of, s.status,"
-                    " l.a_device, l.a_interface, l.z_device, l.z_interface"
+                    " l.a_device, l.a_interface, l.z_device, l.z_interface, s.checked_at"
                     " FROM links l LEFT JOIN link_states s ON s.link_id = l.id ORDER BY l.id"
                 )
             ).all()
@@ -347,18 +351,14 @@ class StoreCollector:
             (
                 _did, status, last_poll_at, poll_duration, polls_total, errors_total,
                 _timeouts, ups_batt, ups_charge, ups_minutes, app_version, app_active,
-                free_bytes, total_bytes, interval, _sys_name,
+                free_bytes, total_bytes, interval, _sys_name, checked_at,
             ) = state
             last = _epoch(last_poll_at)
             last_poll.add(base, last)
             duration.add(base, poll_duration)
             polls.add(base, polls_total or 0)
             errors.add(base, errors_total or 0)
-            stale_after = self._stale_after or self._stale_intervals * float(
-                interval or self._default_interval
-            )
-            fresh = last is not None and now.timestamp() - last <= stale_after
-            if fresh and status in ("up", "down", "unreachable"):
+            if status in ("up", "down", "unreachable") and self._fresh(checked_at, interval, now):
                 up.add(base, 1 if status == "up" else 0)
                 unreachable.add(base, 1 if status == "unreachable" else 0)
             on_battery.add(base, _flag(ups_batt))
@@ -406,7 +406,8 @@ class StoreCollector:
             d_in((labels, int(values[4] or 0)))
             d_out((labels, int(values[5] or 0)))
 
-        for lid, medium, capacity, uplink_of, status, *_ends in link_rows:
+        interval_of = {did: st[14] for did, st in states.items()}
+        for lid, medium, capacity, uplink_of, status, a_dev, _ai, z_dev, _zi, checked in link_rows:
             path = paths.link.get(lid, (lid,))
             meta = site_meta.get(uplink_of) if uplink_of else None
             names = ("link", "medium", "link_depth")
@@ -416,7 +417,8 @@ class StoreCollector:
                 values += (meta[0], meta[3], meta[4])
             up_names, up_values = upstream_labels(path)
             labels = LabelSet(names + up_names, values + up_values)
-            if status in ("up", "down"):
+            ends = [i for i in (interval_of.get(a_dev), interval_of.get(z_dev)) if i]
+            if status in ("up", "down") and self._fresh(checked, max(ends, default=None), now):
                 link_up.add(labels, 1 if status == "up" else 0)
             link_capacity.add(labels, capacity)
             link_info.add(labels, 1)
@@ -427,6 +429,15 @@ class StoreCollector:
             if_oper, if_admin, if_speed, *counters, link_info, link_up, link_capacity,
             on_battery, charge, runtime, app_info, app_up, disk_free, disk_size, *health,
         ]
+
+    def _fresh(self, checked_at: datetime | str | None, interval: float | None,
+               now: datetime) -> bool:
+        """The store's freshness rule (:func:`collectors.store.is_fresh`) on a raw column
+        (SQLite hands back ISO text through the DBAPI cursor)."""
+        if isinstance(checked_at, str):
+            checked_at = datetime.fromisoformat(checked_at)
+        return is_fresh(checked_at, now=now, interval_seconds=interval, policy=self._policy,
+                        max_age_seconds=self._stale_after)
 
     def _health(self, states: Mapping[str, tuple], now: datetime) -> list[Family]:  # type: ignore[type-arg]
         stats = dict(self._poller_stats() or {}) if self._poller_stats else {}

@@ -55,6 +55,9 @@ class DeviceState(Base):
     kiosk_uptime_seconds: Mapped[float | None] = mapped_column(Float)
     kiosk_last_boot: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When a poll last confirmed the state (every poll, changed or not); ``since`` is when
+    #: it last changed. Freshness is judged on this (:func:`collectors.store.is_fresh`).
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class InterfaceState(Base):
@@ -84,6 +87,10 @@ class InterfaceState(Base):
     out_discards_raw: Mapped[int | None] = mapped_column(BigInteger)
     oper_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When a poll last reported this interface (every poll); ``since``: its oper status's
+    #: last change (or first sighting).
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LinkState(Base):
@@ -98,6 +105,9 @@ class LinkState(Base):
     a_oper_up: Mapped[bool | None] = mapped_column(Boolean)
     z_oper_up: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When fresh polls of the link's ends last confirmed its state (every recompute with
+    #: fresh data, changed or not); ``since`` is when the state last changed.
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StateTransition(Base):

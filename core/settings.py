@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     poll_concurrency: int = 200
     down_after_failures: int = 3
     stale_after_intervals: float = 3.0
+    poll_retry_fractions: list[float] = Field(
+        default_factory=lambda: [1 / 6, 1 / 3],
+        description="After the k-th missed poll (k < down_after_failures), poll again after "
+        "this fraction of the interval (60 s: 10 s, then 20 s), JSON: [0.1667, 0.3333]",
+    )
     ssh_workers: int = 16
     poll_role_intervals: dict[str, float] = Field(
         default_factory=dict,

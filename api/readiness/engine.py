@@ -26,6 +26,7 @@ from api.readiness.policy import (
     Policy,
 )
 from api.readiness.versions import parse_version
+from collectors.store.policy import is_fresh
 from core.timeutil import as_utc, format_wib
 
 
@@ -60,8 +61,10 @@ class LinkFact:
     medium: str
     status: str | None = None
     since: datetime | None = None
-    updated_at: datetime | None = None
+    #: when a poll last confirmed ``status`` (freshness is judged on this, not ``since``)
+    checked_at: datetime | None = None
     reason: str | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class DeviceFact:
     last_ok_at: datetime | None = None
     app_version: str | None = None
     reason: str | None = None
+    checked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +231,9 @@ def _age_minutes(now: datetime, value: datetime | None) -> float | None:
 
 
 def _fresh(now: datetime, value: datetime | None, max_age_minutes: float) -> bool:
-    return value is not None and (now - value).total_seconds() <= max_age_minutes * 60.0
+    """The store's freshness rule (:func:`collectors.store.is_fresh`) with the policy's
+    ``max_age_minutes`` as the bound."""
+    return is_fresh(value, now=now, max_age_seconds=max_age_minutes * 60.0)
 
 
 _MANDATORY: dict[int, tuple[Policy, dict[str, bool]]] = {}
@@ -256,7 +262,7 @@ _GROUP = {cid: cid.split(".", 1)[0] for cid in CHECK_IDS}
 def _down_upstream(links: Iterable[LinkFact], now: datetime, max_age: float) -> LinkFact | None:
     """The first (nearest) link that is freshly known to be down."""
     for link in links:
-        if link.status == DOWN and _fresh(now, link.updated_at, max_age):
+        if link.status == DOWN and _fresh(now, link.checked_at, max_age):
             return link
     return None
 
@@ -265,7 +271,8 @@ def _link_evidence(link: LinkFact, now: datetime) -> dict[str, Any]:
     return {
         "link": link.id, "medium": link.medium, "status": link.status,
         "since": _ts(link.since), "updated_at": _ts(link.updated_at),
-        "age_minutes": _age_minutes(now, link.updated_at), "reason": link.reason,
+        "checked_at": _ts(link.checked_at),
+        "age_minutes": _age_minutes(now, link.checked_at), "reason": link.reason,
     }
 
 
@@ -303,7 +310,7 @@ def check_uplink_up(v: VillageInputs, policy: Policy, now: datetime) -> CheckRes
             out["upstream"] = _link_evidence(upstream, now)
         return out
 
-    if link.status is None or not _fresh(now, link.updated_at, max_age):
+    if link.status is None or not _fresh(now, link.checked_at, max_age):
         return _result(cid, Status.UNKNOWN, policy, lambda: (
             f"No fresh state for uplink {link.id} (older than {max_age:g} min or never "
             "polled).",
@@ -402,7 +409,7 @@ def check_kiosk_online(v: VillageInputs, policy: Policy, now: datetime) -> Check
     thresholds = {"min_count": need, "max_age_minutes": max_age}
     if not v.kiosks:
         return _no_kiosk(cid, policy, thresholds)
-    fresh = [k for k in v.kiosks if _fresh(now, k.last_poll_at, max_age)]
+    fresh = [k for k in v.kiosks if _fresh(now, k.checked_at or k.last_poll_at, max_age)]
     n_online = sum(1 for k in fresh if k.status == UP)
     n_total = len(v.kiosks)
 
@@ -491,7 +498,7 @@ def check_kiosk_seen(v: VillageInputs, policy: Policy, now: datetime) -> CheckRe
             f"Kiosks not seen: fibre {blocker.id} is down.",
             f"Kios tidak terlihat: fiber {blocker.id} mati.", evidence()),
             blocked_by=blocker.id)
-    if not any(_fresh(now, k.last_poll_at, max_age) for k in v.kiosks):
+    if not any(_fresh(now, k.checked_at or k.last_poll_at, max_age) for k in v.kiosks):
         return _result(cid, Status.UNKNOWN, policy, lambda: (
             f"The kiosks were not polled in the last {max_age:g} min.",
             f"Kios tidak dipantau dalam {max_age:g} menit terakhir.", evidence()))

@@ -165,7 +165,8 @@ def load_inputs(
     links: dict[str, LinkFact] = {}
     site_uplink: dict[str, str] = {}
     link_a_site: dict[str, str] = {}
-    for lid, medium, uplink_of, a_site, status, since, updated, reason in session.execute(
+    for lid, medium, uplink_of, a_site, status, since, updated, reason, checked in (
+        session.execute(
         select(
             Link.id,
             Link.medium,
@@ -175,17 +176,19 @@ def load_inputs(
             LinkState.since,
             LinkState.updated_at,
             LinkState.reason,
+            LinkState.checked_at,
         )
         .join(Device, Device.id == Link.a_device)
         .outerjoin(LinkState, LinkState.link_id == Link.id)
-    ):
-        links[lid] = LinkFact(lid, medium, status, _utc(since), _utc(updated), reason)
+    )):
+        links[lid] = LinkFact(lid, medium, status, _utc(since), _utc(checked), reason,
+                              _utc(updated))
         link_a_site[lid] = a_site
         if uplink_of:
             site_uplink[uplink_of] = lid
 
     kiosks: dict[str, list[DeviceFact]] = defaultdict(list)
-    for did, sid, status, last_poll, last_ok, version, reason in session.execute(
+    for did, sid, status, last_poll, last_ok, version, reason, checked in session.execute(
         select(
             Device.id,
             Device.site_id,
@@ -194,6 +197,7 @@ def load_inputs(
             DeviceState.last_ok_at,
             DeviceState.kiosk_app_version,
             DeviceState.reason,
+            DeviceState.checked_at,
         )
         .join(Site, Site.id == Device.site_id)
         .outerjoin(DeviceState, DeviceState.device_id == Device.id)
@@ -201,7 +205,8 @@ def load_inputs(
         .order_by(Device.id)
     ):
         kiosks[sid].append(
-            DeviceFact(did, "kiosk", status, _utc(last_poll), _utc(last_ok), version, reason)
+            DeviceFact(did, "kiosk", status, _utc(last_poll), _utc(last_ok), version, reason,
+                       _utc(checked))
         )
 
     attestations: dict[str, dict[str, Attestation]] = defaultdict(dict)

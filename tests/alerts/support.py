@@ -105,7 +105,7 @@ def set_all_up(engine: Engine, *, at: datetime | None = None) -> None:
                 "kiosk_app_active": True if role == "kiosk" else None,
                 "kiosk_disk_free_bytes": 20 * 2**30 if role == "kiosk" else None,
                 "kiosk_disk_total_bytes": 64 * 2**30 if role == "kiosk" else None,
-                "updated_at": at,
+                "updated_at": at, "checked_at": at,
             })
         conn.execute(insert(DeviceState), rows)
         ifs = [
@@ -115,7 +115,8 @@ def set_all_up(engine: Engine, *, at: datetime | None = None) -> None:
             for r in rows if r["device_id"].startswith(("rtr-", "olt-"))
         ]
         conn.execute(insert(InterfaceState), ifs)
-        links = [{"link_id": lid, "status": "up", "since": at, "updated_at": at}
+        links = [{"link_id": lid, "status": "up", "since": at, "updated_at": at,
+                  "checked_at": at}
                  for (lid,) in conn.execute(Link.__table__.select().with_only_columns(Link.id))]
         conn.execute(insert(LinkState), links)
 
@@ -126,7 +127,8 @@ def set_device(engine: Engine, device_id: str, status: str, *, at: datetime | No
     at = at or utcnow()
     with engine.begin() as conn:
         conn.execute(update(DeviceState).where(DeviceState.device_id == device_id).values(
-            status=status, observed_status=status, since=at, last_poll_at=at, **fields))
+            status=status, observed_status=status, since=at, last_poll_at=at, checked_at=at,
+            **fields))
         conn.execute(insert(StateTransition).values(
             kind="device", subject=device_id, from_status="up", to_status=status, at=at))
 
@@ -136,7 +138,7 @@ def set_link(engine: Engine, link_id: str, status: str, *, at: datetime | None =
     at = at or utcnow()
     with engine.begin() as conn:
         conn.execute(update(LinkState).where(LinkState.link_id == link_id).values(
-            status=status, since=at, updated_at=at))
+            status=status, since=at, updated_at=at, checked_at=at))
         conn.execute(insert(StateTransition).values(
             kind="link", subject=link_id, from_status="up", to_status=status, at=at))
 

@@ -52,7 +52,8 @@ def seed_observations(session: Session, *, now: datetime, scenario: Scenario | N
         if lid in cut_links and status == "up":
             status = "unreachable"
         link_rows.append({"link_id": lid, "status": status, "since": start,
-                          "updated_at": now - timedelta(minutes=1), "reason": None})
+                          "updated_at": now - timedelta(minutes=1),
+                          "checked_at": now - timedelta(minutes=1), "reason": None})
         transitions.append({"kind": "link", "subject": lid, "from_status": "unknown",
                             "to_status": "up", "at": start, "reason": None})
         if status != "up":
@@ -74,6 +75,7 @@ def seed_observations(session: Session, *, now: datetime, scenario: Scenario | N
             "last_ok_at": now - timedelta(minutes=1) if ok else now - timedelta(hours=3),
             "consecutive_failures": 0 if ok else 5, "polls_total": 100, "errors_total": 0,
             "timeouts_total": 0, "updated_at": now - timedelta(minutes=1),
+            "checked_at": now - timedelta(minutes=1),
             "kiosk_app_version": scenario.old_kiosks.get(did, scenario.app_version)
             if role == DeviceRole.KIOSK else None,
         })

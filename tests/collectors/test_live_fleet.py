@@ -85,7 +85,7 @@ async def test_router_outage_end_to_end(
         await wait_for(lambda: set(states().values()) == {"up"})
         with session_scope(engine) as s:
             views = {v.device_id: v for v in device_states(s, policy=policy)}
-            (link,) = link_states(s)
+            (link,) = link_states(s, policy=policy)
         assert views["kiosk-kemiren-1"].kiosk_app_version == "3.2.0"
         assert views["rtr-kemiren"].sys_descr and "RouterOS" in views["rtr-kemiren"].sys_descr
         assert link.status == "up" and link.a_oper_up is True
@@ -100,7 +100,7 @@ async def test_router_outage_end_to_end(
         await wait_for(lambda: states()["kiosk-kemiren-1"] == "unreachable")
         assert states()["olt-glagah"] == "up"
         with session_scope(engine) as s:
-            (link,) = link_states(s)
+            (link,) = link_states(s, policy=policy)
         assert link.status == "down"
 
         sim_fleet.set_down("rtr-kemiren", False)

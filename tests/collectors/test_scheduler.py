@@ -260,3 +260,32 @@ def test_devices_behind_a_repaired_fault_are_polled_again_at_once(fleet: Engine)
     assert due["kiosk-kemiren-1"] <= 0 and due["rtr-kemiren"] <= 0  # behind the link
     assert sched.intervals()["kiosk-kemiren-1"] == 60.0
     assert due["olt-glagah"] == 900.0  # in front of it: untouched
+
+
+async def test_a_miss_is_re_polled_soon_and_the_device_in_front_at_once(fleet: Engine) -> None:
+    """60 s interval, 3 misses: after the first miss 10 s, after the second 20 s, then the
+    verdict (back-off); the A end of the failing router's uplink is polled at once."""
+    clock = [1000.0]
+    fake = FakeCollector(behaviour={"rtr-kemiren": "fail"})
+    sched = make(fleet, fake, clock=lambda: clock[0], default_interval=60.0,
+                 policy=StorePolicy(down_after_failures=3, default_interval_seconds=60.0),
+                 max_backoff_seconds=900.0)
+    sched.load_targets()
+    sched._sem = asyncio.Semaphore(4)
+    slots = sched._slots
+    for slot in slots.values():
+        slot.due = clock[0] + 30.0
+    rtr = slots["rtr-kemiren"]
+    gaps = []
+    for _ in range(3):
+        await sched._run_slot(rtr, clock[0])
+        gaps.append(rtr.due - clock[0])
+        if len(gaps) == 1:
+            assert slots["olt-glagah"].due == clock[0]  # in front of it: now
+            assert slots["kiosk-kemiren-1"].due == clock[0] + 30.0  # behind it: untouched
+    assert gaps == [pytest.approx(10.0), pytest.approx(20.0), pytest.approx(120.0)]
+
+
+def test_retry_fractions_are_checked(fleet: Engine) -> None:
+    with pytest.raises(ValueError, match="KENTONGAN_POLL_RETRY_FRACTIONS"):
+        make(fleet, FakeCollector(), retry_fractions=(0.0, 2.0))
