@@ -138,6 +138,24 @@ def _check_peers_faults_and_rollout(tmp_path: Path, base: str) -> None:
     assert anonymous.status_code == 401
     assert len(info["kiosks"]) == 10
 
+    # The demo installs the first release on the Glagah stand-ins (rollout 1).
+    env = dict(os.environ)
+    for line in (workdir / "env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value.strip("'")
+    last_status = [""]
+
+    def first_install_done() -> bool:
+        status = subprocess.run(
+            [sys.executable, "-m", "kentongan.cli", "rollout", "status", "1"], env=env,
+            capture_output=True, text=True, cwd=tmp_path)
+        last_status[0] = status.stdout + status.stderr
+        return "release 2.4.1: completed" in last_status[0]
+
+    try:
+        _until(first_install_done, 300, "first release installed")
+    except AssertionError:
+        raise AssertionError(last_status[0][-3000:]) from None
     runner = CliRunner()
     kiosk = "kiosk-kemiren-1"
     result = runner.invoke(app, ["demo", "fault", "kiosk", kiosk, "stop", "--workdir",
@@ -155,18 +173,6 @@ def _check_peers_faults_and_rollout(tmp_path: Path, base: str) -> None:
                               str(workdir)])
     assert bad.exit_code == 2 and "is not cut" in bad.output
 
-    # The README's rollout, against the sshd stand-ins, after the demo's first install.
-    env = dict(os.environ)
-    for line in (workdir / "env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = value.strip("'")
-    def first_install_done() -> bool:
-        status = subprocess.run(
-            [sys.executable, "-m", "kentongan.cli", "rollout", "status", "1"], env=env,
-            capture_output=True, text=True, cwd=tmp_path)
-        return "completed" in status.stdout + status.stderr
-
-    _until(first_install_done, 240, "first release installed")
     rollout = subprocess.run(
         [sys.executable, "-m", "kentongan.cli", "rollout", "start", "--version", "2.5.0",
          "--district", "35.10.15", "--vars-file", str(workdir / "kiosk-vars.json"),

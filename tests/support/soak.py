@@ -402,7 +402,7 @@ def soak_run(workdir: Path, *, districts: tuple[str, ...] | None, scale: float,
         env.update({
             "KENTONGAN_DATABASE_URL": url,
             "KENTONGAN_POLL_INTERVAL_SECONDS": str(interval),
-            "KENTONGAN_POLL_TIMEOUT_SECONDS": str(min(2.0, interval / 2)),
+            "KENTONGAN_POLL_TIMEOUT_SECONDS": str(min(3.0, max(1.5, interval))),
             "KENTONGAN_POLL_RETRIES": "0",
             "KENTONGAN_POLL_RELOAD_SECONDS": str(300.0 / scale),
             "KENTONGAN_POLICY_PATH": str(policy),
