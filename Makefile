@@ -41,6 +41,7 @@ bench: $(STAMP) system-deps
 	$(PY) benchmarks/exposition.py
 	$(PY) benchmarks/rollout.py
 	$(PY) benchmarks/api_load.py
+	$(PY) benchmarks/soak.py --minutes 60
 
 clean:
 	rm -rf $(VENV) kentongan.db kentongan.db-wal kentongan.db-shm .pytest_cache
