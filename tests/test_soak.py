@@ -91,7 +91,7 @@ def test_soak_fleet_stays_true_under_faults_and_a_restart(tmp_path: Path) -> Non
         pick = _pick(run)
         f = run.faults
         verdicts_before = run.readiness()
-        stale_before = run.villages_failing("uplink_up")
+        stale_before = run.villages_failing("network.uplink_up")
         rss_start = rss_bytes(run.proc.pid)  # type: ignore[union-attr]
         db_start = run.db_bytes()
         run.start_sampler()
@@ -103,7 +103,7 @@ def test_soak_fleet_stays_true_under_faults_and_a_restart(tmp_path: Path) -> Non
                 time.sleep(min(5.0, max(0.0, end - time.monotonic())))
                 if time.monotonic() - last_verdict[0] > 15:
                     verdict_samples.append(run.readiness())
-                    stale_samples.append(run.villages_failing("uplink_up"))
+                    stale_samples.append(run.villages_failing("network.uplink_up"))
                     last_verdict[0] = time.monotonic()
 
         last_verdict = [time.monotonic()]

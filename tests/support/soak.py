@@ -336,10 +336,12 @@ class SoakRun:
                 return out
 
     def villages_failing(self, check: str) -> set[str]:
-        """Codes of villages whose mandatory ``check`` did not pass."""
-        page = httpx.get(f"{self.base}/api/v1/readiness/villages",
-                         params={"limit": 1000, "failing_check": check}, timeout=30).json()
-        return {v["code"] for v in page["items"]}
+        """Codes of villages whose mandatory ``check`` (e.g. ``network.uplink_up``) did
+        not pass."""
+        response = httpx.get(f"{self.base}/api/v1/readiness/villages",
+                             params={"limit": 1000, "failing_check": check}, timeout=30)
+        assert response.status_code == 200, response.text
+        return {v["code"] for v in response.json()["items"]}
 
     def village_of_site(self, site: str) -> str | None:
         """The village code of a site."""
