@@ -445,6 +445,7 @@ def run_demo(
     )
     logging.getLogger("collectors.store").setLevel(logging.WARNING)  # 1,000 first "up"s
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("api.readiness.policy").setLevel(logging.WARNING)  # once per board
     with console.status("preparing the demo database (Banyuwangi sample inventory)…"):
         url, devices = prepare(workdir, device_limit=device_limit)
     standin_ids = glagah_kiosks(url) if kiosks else []
