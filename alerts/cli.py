@@ -117,14 +117,16 @@ def report_sla(
     Example:  kentongan report sla --month 2026-10 --format csv > sla-2026-10.csv
     """
     from alerts.sla import ReportError, sla_report, to_csv
-    from collectors.promquery import availability_source
+    from collectors.promquery import availability_many_source
+    from collectors.store import StorePolicy
 
     settings = get_settings()
     with _session() as session:
         try:
             report = sla_report(
                 session, month=month, district=district, village=village, cohort=cohort,
-                availability_fn=availability_source(settings),
+                availability_many_fn=availability_many_source(
+                    settings.prometheus_url, policy=StorePolicy.from_settings(settings)),
                 source="prometheus" if settings.prometheus_url else "store",
                 policy_path=settings.policy_path,
             )

@@ -64,9 +64,16 @@ def alertmanager_config(
     group_wait: str = "30s",
     group_interval: str = "5m",
     repeat_interval: str = "4h",
+    webhook_group_wait: str = "10s",
+    webhook_group_interval: str = "1m",
 ) -> dict[str, Any]:
     """Alertmanager configuration: every alert to Kentongan's webhook, then routed by
-    severity and district to the people on call, with topology inhibition."""
+    severity and district to the people on call, with topology inhibition.
+
+    The webhook route has its own short timers (``webhook_group_wait``,
+    ``webhook_group_interval``): incidents open within 2 minutes of the poller's verdict
+    and resolve within 2 minutes of recovery (a resolved alert waits for its group's next
+    interval), while e-mail keeps the calmer ``group_wait``/``group_interval``."""
     district_routes = [
         {
             "matchers": [f'district_code="{d.code}"'],
@@ -113,6 +120,8 @@ def alertmanager_config(
                     "receiver": "kentongan",
                     "matchers": ['severity=~"critical|warning|info"'],
                     "group_by": ["..."],
+                    "group_wait": webhook_group_wait,
+                    "group_interval": webhook_group_interval,
                     "continue": True,
                 },
                 {
@@ -141,11 +150,14 @@ def prometheus_config(
     shards: int = 1,
     shard: int = 0,
     module: str = "snmp",
-    scrape_interval: str = "60s",
-    evaluation_interval: str = "30s",
+    scrape_interval: str = "30s",
+    evaluation_interval: str = "15s",
 ) -> dict[str, Any]:
     """prometheus.yml for ``mode`` ``embedded`` (scrape Kentongan's ``/metrics``) or
-    ``probe`` (http_sd targets scraped through ``/probe``, sharded with ``hashmod``)."""
+    ``probe`` (http_sd targets scraped through ``/probe``, sharded with ``hashmod``).
+
+    A 30 s scrape and 15 s evaluation keep an incident within 2 minutes of the poller's
+    verdict (scrape + evaluation + ``for:`` + Alertmanager's webhook group_wait)."""
     if mode == "embedded":
         jobs: list[dict[str, Any]] = [{
             "job_name": "kentongan",

@@ -4,7 +4,10 @@ A delivery is validated whole before anything is written: every alert needs ``al
 and ``severity`` labels and a subject that exists in the inventory (``device``, else
 ``link``; only system alerts such as PollerStalled may have neither). Incidents are keyed by
 ``(fingerprint, startsAt)``: a repeated delivery changes nothing; a *firing* delivery of an
-incident already resolved is a replay and is refused (409). Area outages: when devices of
+incident already resolved is a replay and is refused (409). Flapping alerts
+(:data:`FLAP_ALERTS`: UPS on battery): a new firing within :data:`FLAP_WINDOW` of the
+last one's end continues that incident and counts a flap, so flapping power is one
+incident, not dozens. Area outages: when devices of
 two or more sites behind one upstream link are down together, an ``AreaOutage`` incident
 names the link, and the device incidents carry it as their probable cause.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +33,10 @@ from inventory.topology import Topology
 logger = logging.getLogger(__name__)
 
 SYSTEM_ALERTS = frozenset({"PollerStalled"})
+#: Alerts whose new firing soon after the last one ended continues that incident (its
+#: ``flaps`` counted) instead of opening another: flapping power is one incident.
+FLAP_ALERTS = frozenset({"UPSOnBattery"})
+FLAP_WINDOW = timedelta(minutes=15)
 SEVERITIES = frozenset({"critical", "warning", "info"})
 DEVICE_OUTAGE_ALERTS = frozenset({"DeviceDown", "KioskOffline"})
 AREA_ALERT = "AreaOutage"
@@ -83,6 +90,7 @@ class DeliveryResult(BaseModel):
     opened: int = 0
     resolved: int = 0
     unchanged: int = 0
+    flapped: int = 0
     incidents: list[int] = Field(default_factory=list)
 
 
@@ -143,7 +151,7 @@ def apply_delivery(
     The caller commits. Raises :class:`WebhookError` (nothing written) on bad input.
     """
     now = as_utc(now or utcnow())
-    plan: list[tuple[AlertIn, dict[str, Any], Incident | None]] = []
+    plan: list[tuple[AlertIn, dict[str, Any], Incident | None, Incident | None]] = []
     seen: set[tuple[str, datetime]] = set()
     for index, alert in enumerate(payload.alerts):
         subject = _subject(session, alert, index)
@@ -159,9 +167,21 @@ def apply_delivery(
         seen.add(key)
         existing = session.scalars(
             select(Incident).where(
-                Incident.fingerprint == alert.fingerprint, Incident.starts_at == starts
+                Incident.fingerprint == alert.fingerprint,
+                (Incident.starts_at == starts) | (Incident.last_starts_at == starts),
             )
         ).first()
+        continued = None
+        if existing is None and alert.labels.get("alertname") in FLAP_ALERTS:
+            continued = _flapping(session, alert.fingerprint, starts)
+            last = continued.last_starts_at if continued is not None else None
+            if continued is not None and last is not None and starts <= as_utc(last):
+                raise WebhookError(
+                    f"replayed delivery: a firing of incident {continued.id} "
+                    f"({alert.fingerprint}) older than its latest one",
+                    status=409,
+                    index=index,
+                )
         if existing is not None and existing.status == RESOLVED and alert.status == "firing":
             raise WebhookError(
                 f"replayed delivery: incident {existing.id} ({alert.fingerprint}) was already "
@@ -169,11 +189,23 @@ def apply_delivery(
                 status=409,
                 index=index,
             )
-        plan.append((alert, subject, existing))
+        plan.append((alert, subject, existing, continued))
 
     result = DeliveryResult()
-    for alert, subject, existing in plan:
-        if existing is None:
+    for alert, subject, existing, continued in plan:
+        if continued is not None:
+            continued.flaps = (continued.flaps or 0) + 1
+            continued.last_starts_at = as_utc(alert.startsAt)
+            continued.deliveries = (continued.deliveries or 0) + 1
+            continued.updated_at = now
+            if alert.status == "firing":
+                continued.status, continued.ends_at = OPEN, None
+            else:
+                continued.status, continued.ends_at = RESOLVED, _end(alert)
+            result.flapped += 1
+            result.incidents.append(continued.id)
+            logger.info("incident %s flapped again (%d flaps)", continued.id, continued.flaps)
+        elif existing is None:
             incident = _new_incident(alert, subject, receiver=payload.receiver, now=now)
             session.add(incident)
             session.flush()
@@ -195,6 +227,22 @@ def apply_delivery(
     session.flush()
     correlate(session, now=now)
     return result
+
+
+def _flapping(session: Session, fingerprint: str, starts: datetime) -> Incident | None:
+    """The incident a new firing of a flapping alert continues: the latest one of the same
+    series that is open or ended within :data:`FLAP_WINDOW` before ``starts``."""
+    latest = session.scalars(
+        select(Incident)
+        .where(Incident.fingerprint == fingerprint, Incident.starts_at < starts)
+        .order_by(Incident.starts_at.desc(), Incident.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    if latest.status == OPEN or latest.ends_at is None:
+        return latest
+    return latest if as_utc(latest.ends_at) >= starts - FLAP_WINDOW else None
 
 
 def _new_incident(

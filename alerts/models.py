@@ -48,5 +48,9 @@ class Incident(Base):
     generator_url: Mapped[str | None] = mapped_column(String(1024))
     receiver: Mapped[str | None] = mapped_column(String(128))
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    #: times the alert fired again shortly after it ended and was folded into this incident
+    #: (flapping power: one incident, not dozens); ``last_starts_at`` is that latest firing
+    flaps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,9 +2,11 @@
 cause: the upstream link, power (the site's UPS on battery at or before the outage), or the
 site's own device.
 
-Months are calendar months in WIB. Availability comes from the embedded store or, with
-``KENTONGAN_PROMETHEUS_URL``, from Prometheus (:func:`collectors.promquery.availability_source`);
-maintenance windows and time behind someone else's fault are left out of it. Outages come
+Months are calendar months in WIB. A village's availability is its uplink's, by the one
+definition (:func:`collectors.store.village_uplink_availability`: seconds up / seconds
+observed; maintenance and time behind an upstream fault left out), from the embedded store
+or, with ``KENTONGAN_PROMETHEUS_URL``, from Prometheus
+(:func:`collectors.promquery.availability_many_source`). Outages come
 from the state transitions of each village site's gateway (the device where its uplink
 lands, else every device of the site); an outage entirely inside a maintenance window is
 not listed.
@@ -28,7 +30,13 @@ from sqlalchemy.orm import Session
 from alerts.models import Incident
 from alerts.rootcause import CauseKind
 from collectors.models import StateTransition
-from collectors.store import AvailabilityResult
+from collectors.store import (
+    VILLAGE_SITE_KINDS,
+    AvailabilityManyFn,
+    AvailabilityResult,
+    availability_many,
+    village_uplink_availability,
+)
 from core.errors import KentonganError
 from core.timeutil import WIB, as_utc, utcnow
 from inventory.choices import SERVICE_POINT_KINDS
@@ -211,7 +219,11 @@ def site_outages(
             if _covered(lo, stop, device_spans):
                 continue
             kind, subject = CauseKind.DEVICE, device_id
-            for link_id in reversed(upstream):  # the cut nearest the NOC explains the rest
+            # The site's own uplink reads "down" when its far end (this gateway) is down: not
+            # a cause. A cut of it shows as this device "unreachable" (handled below).
+            own = topo.site_uplink.get(site_id)
+            for link_id in reversed([lk for lk in upstream if lk != own]):
+                # the cut nearest the NOC explains the rest
                 if any(s <= lo + timedelta(seconds=5) and (e is None or e > lo)
                        for s, e, _ in link_down.get(link_id, ())):
                     kind, subject = CauseKind.LINK, link_id
@@ -247,16 +259,28 @@ def _row(scope: str, ident: str, name: str, avail: AvailabilityResult,
     )
 
 
-def _cohorts(policy_path: object) -> list[object]:
+def _policy(policy_path: object) -> object | None:
+    """The readiness policy (cohorts, village site kinds), or None when it cannot load."""
     try:
         from api.readiness.policy import load_policy
     except ImportError:
-        return []
+        return None
     try:
-        return list(load_policy(policy_path).cohorts)  # type: ignore[arg-type]
+        return load_policy(policy_path)  # type: ignore[arg-type]
     except Exception:
         logger.exception("cannot load the readiness policy for cohorts")
-        return []
+        return None
+
+
+def _per_subject(fn: AvailabilityFn) -> AvailabilityManyFn:
+    """A one-subject availability function used for many subjects."""
+
+    def many(session: Session, *, kind: str, subjects: Iterable[str] | None,
+             start: datetime, end: datetime, **_: object) -> dict[str, AvailabilityResult]:
+        return {s: fn(session, kind=kind, subject=s, start=start, end=end)
+                for s in subjects or ()}
+
+    return many
 
 
 def _in_cohort(cohort: object, village: _Village) -> bool:
@@ -278,6 +302,7 @@ def sla_report(
     village: str | None = None,
     cohort: str | None = None,
     availability_fn: AvailabilityFn | None = None,
+    availability_many_fn: AvailabilityManyFn | None = None,
     source: str = "store",
     policy_path: object = None,
     now: datetime | None = None,
@@ -285,15 +310,23 @@ def sla_report(
     """Build the report of ``month`` (``YYYY-MM``, WIB), optionally for one district,
     village or cohort.
 
+    A village's availability is its uplink's, by the one definition
+    (:func:`collectors.store.village_uplink_availability`), from ``availability_many_fn``
+    (:func:`collectors.promquery.availability_many_source`; default: the store) or, given
+    only ``availability_fn``, from that one subject at a time. Districts and cohorts sum
+    their villages' seconds. Under a district or village filter, cohort rows count only
+    the villages inside it and say so in their names.
+
     Raises:
         ReportError: for a bad month or an unknown cohort.
     """
     start, end = month_bounds(month)
     now = as_utc(now or utcnow())
-    if availability_fn is None:
-        from collectors.store import availability
-
-        availability_fn = availability
+    if availability_many_fn is None:
+        availability_many_fn = (
+            _per_subject(availability_fn) if availability_fn is not None else availability_many
+        )
+    policy = _policy(policy_path)
     topo = Topology.load(session)
     names: dict[str, str] = {
         code: name for code, name in session.execute(select(Region.code, Region.name))
@@ -317,7 +350,8 @@ def sla_report(
         v.kinds.add(kind)
         if sid in media:
             v.media.add(media[sid])
-    cohorts = _cohorts(policy_path)
+    cohorts: list[object] = list(getattr(policy, "cohorts", []) or [])
+    site_kinds = [str(k) for k in getattr(policy, "village_site_kinds", VILLAGE_SITE_KINDS)]
     if cohort is not None:
         cohorts = [c for c in cohorts if c.id == cohort]  # type: ignore[attr-defined]
         if not cohorts:
@@ -325,16 +359,18 @@ def sla_report(
         villages = {k: v for k, v in villages.items() if _in_cohort(cohorts[0], v)}
     windows = list(session.scalars(select(MaintenanceWindow)))
     report = SlaReport(month=month, start=start, end=end, source=source)
-    village_avail: dict[str, AvailabilityResult] = {}
+    village_avail = village_uplink_availability(
+        session, start=start, end=end, villages=list(villages), site_kinds=site_kinds,
+        many=availability_many_fn, now=now,
+    )
     village_outages: dict[str, list[Outage]] = {}
     for code, v in villages.items():
-        avail = AvailabilityResult(percent=None)
+        avail = village_avail.setdefault(code, AvailabilityResult(percent=None))
         outages: list[Outage] = []
         for sid in v.sites:
-            avail.add(availability_fn(session, kind="site", subject=sid, start=start, end=end))
             outages += site_outages(session, topo, sid, start=start, end=end,
                                     windows=windows, now=now)
-        village_avail[code], village_outages[code] = avail, outages
+        village_outages[code] = outages
         report.outages += outages
         report.villages.append(_row("village", code, v.name, avail, outages, district=v.district))
     by_district: dict[str, list[str]] = defaultdict(list)
@@ -348,16 +384,45 @@ def sla_report(
             "district", dcode, names.get(dcode, dcode), avail,
             (o for code in members for o in village_outages[code]),
             district=dcode, villages=len(members)))
+    scope = names.get(village or "", village) if village else (
+        names.get(district, district) if district else None)
     for c in cohorts:
         members = [code for code, v in villages.items() if _in_cohort(c, v)]
+        if scope is not None and not members:
+            continue
         avail = AvailabilityResult(percent=None)
         for code in members:
             avail.add(village_avail[code])
+        name = str(c.name)  # type: ignore[attr-defined]
         report.cohorts.append(_row(
-            "cohort", c.id, c.name, avail,  # type: ignore[attr-defined]
-            (o for code in members for o in village_outages[code]), villages=len(members)))
+            "cohort", c.id, f"{name} · {scope}" if scope else name,  # type: ignore[attr-defined]
+            avail, (o for code in members for o in village_outages[code]),
+            district=district, villages=len(members)))
     report.outages.sort(key=lambda o: (o.start, o.site_id))
     return report
+
+
+_UNITS = {
+    "id": (("hari", 86400), ("jam", 3600), ("menit", 60), ("detik", 1)),
+    "en": (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)),
+}
+
+
+def format_duration(seconds: float, lang: str = "id") -> str:
+    """A duration people read right: the two largest units, largest first, in Bahasa
+    Indonesia (``1 jam 5 menit``) or English (``1 h 5 min``); ``–`` for none."""
+    units = _UNITS.get(lang, _UNITS["id"])
+    rest = round(seconds)
+    if rest <= 0:
+        return "–"
+    parts: list[str] = []
+    for name, size in units:
+        if rest >= size or (parts and len(parts) < 2):
+            value, rest = divmod(rest, size)
+            parts.append(f"{value} {name}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
 
 
 def to_csv(report: SlaReport) -> str:

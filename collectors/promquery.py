@@ -22,7 +22,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from collectors.store import AvailabilityResult
+from collectors.store import (
+    AvailabilityManyFn,
+    AvailabilityResult,
+    StorePolicy,
+    availability,
+    availability_many,
+)
 from core.errors import KentonganError
 from core.timeutil import as_utc, utcnow
 
@@ -35,7 +41,18 @@ SELECTOR_LABEL = {
     "district": "district_code",
     "link": "link",
 }
-MAX_POINTS = 11_000
+#: At most this many points per series in a window's subquery: 30 days at 60 s (43,200),
+#: so a transition lands within a minute (0.0023 % of a 30-day window).
+MAX_POINTS = 50_000
+#: Time excluded from a link's availability: its site in maintenance. Shared with the
+#: recording rule ``kentongan:uplink_up:observed`` (alerts/rules/kentongan.yml; a test
+#: checks they agree). Unreachable links have no ``kentongan_link_up`` sample at all.
+LINK_EXCLUDED = "(max by (site) (kentongan_maintenance) == 1)"
+
+
+def link_observed(selector: str) -> str:
+    """``kentongan_link_up`` samples that count towards availability (1 up, 0 down)."""
+    return f"(kentongan_link_up{{{selector}}} unless on(site) {LINK_EXCLUDED})"
 
 
 class PrometheusQueryError(KentonganError):
@@ -112,8 +129,7 @@ def availability_from_prometheus(
     sel = f'{SELECTOR_LABEL[kind]}="{_label_value(subject)}"'
     if kind == "link":
         series = f"kentongan_link_up{{{sel}}}"
-        excluded = "(max by (site) (kentongan_maintenance) == 1)"
-        counted = f"({series} unless on(site) {excluded})"
+        counted = link_observed(sel)
         key = "link"
     else:
         series = f"kentongan_device_up{{{sel}}}"
@@ -208,7 +224,7 @@ def availability_by(
     metric = "kentongan_link_up" if kind == "link" else "kentongan_device_up"
     series = f'{metric}{{{key}!=""}}'
     if kind == "link":
-        counted = f"({series} unless on(site) (max by (site) (kentongan_maintenance) == 1))"
+        counted = link_observed(f'{key}!=""')
         unit = "link"
     else:
         counted = (f"({series} unless on(device) "
@@ -240,6 +256,28 @@ def availability_by(
     return out
 
 
+def availability_many_source(
+    prometheus_url: str | None, *, policy: StorePolicy | None = None
+) -> AvailabilityManyFn:
+    """THE place that picks where availability comes from, for readiness, the SLA report
+    and the API: Prometheus's query API when ``prometheus_url`` is set
+    (``KENTONGAN_PROMETHEUS_URL``), else the embedded store. The result is
+    ``fn(session, *, kind, subjects, start, end, now=None) -> {subject: result}``; the
+    Prometheus one raises :class:`PrometheusQueryError` when it cannot answer."""
+    if prometheus_url:
+        url = prometheus_url
+
+        def from_prometheus(
+            session: Any, *, kind: str, subjects: Iterable[str] | None, start: datetime,
+            end: datetime, now: datetime | None = None, **_: Any,
+        ) -> dict[str, AvailabilityResult]:
+            return availability_by(url, kind=kind, subjects=subjects, start=start, end=end,
+                                   now=now)
+
+        return from_prometheus
+    return partial(availability_many, policy=policy or StorePolicy())
+
+
 def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:
     """The availability function readiness and reports should call:
     ``fn(session, *, kind, subject, start, end) -> AvailabilityResult``.
@@ -248,7 +286,7 @@ def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:
     otherwise the embedded store (:func:`collectors.store.availability`).
     """
     url = getattr(settings, "prometheus_url", None)
-    if url:
+    if url:  # the same choice as availability_many_source
 
         def from_prometheus(
             session: Any, *, kind: str, subject: str, start: datetime, end: datetime,
@@ -259,6 +297,4 @@ def availability_source(settings: Any) -> Callable[..., AvailabilityResult]:
             )
 
         return from_prometheus
-    from collectors.store import StorePolicy, availability
-
     return partial(availability, policy=StorePolicy.from_settings(settings))

@@ -47,11 +47,11 @@ RTR, KIOSK, UPS = _dev("rtr-kemiren", "router"), _dev("kiosk-kemiren-1", "kiosk"
     "ups-kemiren", "ups"
 )
 CASES: list[Case] = [
-    ("DeviceDown fires after 3m, not before, not for kiosks", [
+    ("DeviceDown fires 30s after the poller's verdict, not before, not for kiosks", [
         _series("kentongan_device_up", RTR, "1 0x10"),
         _series("kentongan_maintenance", RTR, "0x10"),
         _series("kentongan_device_up", KIOSK, "1 0x10"),
-    ], [("DeviceDown", "2m", []), ("DeviceDown", "5m", [(RTR, "0")])]),
+    ], [("DeviceDown", "1m", []), ("DeviceDown", "2m", [(RTR, "0")])]),
     ("DeviceDown suppressed in a maintenance window", [
         _series("kentongan_device_up", RTR, "1 0x10"),
         _series("kentongan_maintenance", RTR, "0 1x10"),
@@ -68,6 +68,14 @@ CASES: list[Case] = [
         _series("kentongan_ups_on_battery", UPS, "0 1x10"),
         _series("kentongan_ups_on_battery", {**UPS, "device": "ups-olehsari"}, "0x10"),
     ], [("UPSOnBattery", "2m", []), ("UPSOnBattery", "5m", [(UPS, "1")])]),
+    ("UPSOnBattery: a blip shorter than 2m never fires", [
+        _series("kentongan_ups_on_battery", UPS, "0 1 0x10 1 0x10"),
+    ], [("UPSOnBattery", "2m", []), ("UPSOnBattery", "13m", []), ("UPSOnBattery", "20m", [])]),
+    ("UPSOnBattery: flapping power stays one alert while mains returns for under 5m", [
+        _series("kentongan_ups_on_battery", UPS, "0 1 1 1 0 0 1 1 1 0 1 1 1 0 0 0 0 0 0 0 0 0 0"),
+    ], [("UPSOnBattery", "3m", [(UPS, "1")]), ("UPSOnBattery", "5m", [(UPS, "0")]),
+        ("UPSOnBattery", "9m", [(UPS, "0")]), ("UPSOnBattery", "13m", [(UPS, "0")]),
+        ("UPSOnBattery", "20m", [])]),
     ("FibreLinkDown, not for radio links, not in maintenance", [
         _series("kentongan_link_up", _link("fo-core-glagah"), "1 0x10"),
         _series("kentongan_link_up", _link("rl-core-licin", "radio"), "1 0x10"),

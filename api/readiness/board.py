@@ -174,16 +174,33 @@ class Board:
         return out
 
 
-def _latest_history(session: Session) -> dict[str, tuple[str, datetime]]:
+def _latest_history(session: Session) -> dict[str, tuple[str, datetime, list[str]]]:
+    """Each village's latest recorded verdict, since when it has held (the latest row that
+    changed the verdict), and the checks failing as last recorded."""
     latest = (
         select(func.max(VerdictChange.id).label("id"))
         .group_by(VerdictChange.village_code)
         .subquery()
     )
+    changed = (
+        select(func.max(VerdictChange.id).label("id"))
+        .where((VerdictChange.previous.is_(None))
+               | (VerdictChange.previous != VerdictChange.verdict))
+        .group_by(VerdictChange.village_code)
+        .subquery()
+    )
+    since = {
+        code: as_utc(at)
+        for code, at in session.execute(
+            select(VerdictChange.village_code, VerdictChange.at)
+            .join(changed, changed.c.id == VerdictChange.id)
+        )
+    }
     return {
-        code: (verdict, as_utc(at))
-        for code, verdict, at in session.execute(
-            select(VerdictChange.village_code, VerdictChange.verdict, VerdictChange.at)
+        code: (verdict, since.get(code, as_utc(at)), list(failing or []))
+        for code, verdict, at, failing in session.execute(
+            select(VerdictChange.village_code, VerdictChange.verdict, VerdictChange.at,
+                   VerdictChange.failing)
             .join(latest, latest.c.id == VerdictChange.id)
         )
     }
@@ -227,13 +244,15 @@ def _compute_board(
     for v in loaded.villages:
         verdict = evaluate(v, policy, now=now)
         before = previous.get(v.village_code)
-        since = before[1] if before is not None and before[0] == verdict.status else None
-        if before is None or before[0] != verdict.status:
-            since = now
+        since = before[1] if before is not None and before[0] == verdict.status else now
+        failing = list(verdict.failing)
+        # A row when the verdict changes, and also when only the failing checks do: a
+        # snapshot of a past date lists what failed then, not at the first evaluation.
+        if before is None or before[0] != verdict.status or before[2] != failing:
             changes.append({
                 "village_code": v.village_code, "district_code": v.district_code,
                 "site_id": v.site_id, "at": now, "verdict": verdict.status.value,
-                "previous": before[0] if before else None, "failing": list(verdict.failing),
+                "previous": before[0] if before else None, "failing": failing,
                 "policy_version": f"{policy.version}/{policy.digest}",
             })
         medium = loaded.uplink_medium.get(v.uplink.id) if v.uplink is not None else None

@@ -85,30 +85,23 @@ def uplink_availability(
     end: datetime,
     prometheus_url: str | None = None,
 ) -> dict[str, AvailabilityFact]:
-    """Availability of the uplinks over ``[start, end)``: from Prometheus's query API when
-    ``prometheus_url`` is set (``KENTONGAN_PROMETHEUS_URL``), else from the embedded
-    observation store, maintenance windows excluded either way. A Prometheus that does not
-    answer gives no facts (the checks turn unknown), never a guess."""
+    """Availability of the uplinks over ``[start, end)`` by the one definition
+    (:func:`collectors.store.village_uplink_availability`), from the one source selector
+    (:func:`collectors.promquery.availability_many_source`: Prometheus when
+    ``prometheus_url`` is set, else the embedded store). A Prometheus that does not answer
+    gives no facts (the checks turn unknown), never a guess."""
+    from collectors.promquery import PrometheusQueryError, availability_many_source
+
     wanted = sorted(set(link_ids))
     window = (end - start).total_seconds()
     if not wanted:
         return {}
-    if prometheus_url:
-        from collectors.promquery import PrometheusQueryError, availability_by
-
-        try:
-            results = availability_by(
-                prometheus_url, kind="link", subjects=wanted, start=start, end=end, now=end
-            )
-        except PrometheusQueryError as exc:
-            logger.warning("readiness: Prometheus at %s did not answer: %s", prometheus_url, exc)
-            return {}
-    else:
-        from collectors.store import availability_many
-
-        results = availability_many(
-            session, kind="link", subjects=wanted, start=start, end=end, now=end
-        )
+    source = availability_many_source(prometheus_url)
+    try:
+        results = source(session, kind="link", subjects=wanted, start=start, end=end, now=end)
+    except PrometheusQueryError as exc:
+        logger.warning("readiness: Prometheus at %s did not answer: %s", prometheus_url, exc)
+        return {}
     return {
         lid: AvailabilityFact(
             percent=r.percent,

@@ -105,12 +105,24 @@ class SnapshotRow:
 
 
 def snapshot(session: Session, at: datetime, *, district: str | None = None) -> list[SnapshotRow]:
-    """Every village's verdict as recorded at ``at`` (from the verdict history)."""
+    """Every village's verdict as recorded at ``at`` (from the verdict history): the checks
+    failing as of that instant, and since when the verdict had held."""
     at = as_utc(at)
     latest = select(func.max(VerdictChange.id).label("id")).where(VerdictChange.at <= at)
+    changed = latest.where((VerdictChange.previous.is_(None))
+                           | (VerdictChange.previous != VerdictChange.verdict))
     if district:
         latest = latest.where(VerdictChange.district_code == district)
+        changed = changed.where(VerdictChange.district_code == district)
     sub = latest.group_by(VerdictChange.village_code).subquery()
+    since_sub = changed.group_by(VerdictChange.village_code).subquery()
+    since = {
+        code: as_utc(when)
+        for code, when in session.execute(
+            select(VerdictChange.village_code, VerdictChange.at)
+            .join(since_sub, since_sub.c.id == VerdictChange.id)
+        )
+    }
     rows = session.scalars(
         select(VerdictChange)
         .join(sub, sub.c.id == VerdictChange.id)
@@ -121,7 +133,7 @@ def snapshot(session: Session, at: datetime, *, district: str | None = None) -> 
             r.village_code,
             r.district_code,
             r.verdict,
-            as_utc(r.at),
+            since.get(r.village_code, as_utc(r.at)),
             list(r.failing or []),
             r.policy_version,
         )

@@ -25,7 +25,7 @@ from alerts.incidents import (
     list_incidents,
 )
 from alerts.models import Incident
-from alerts.sla import ReportError, SlaReport, sla_report, to_csv
+from alerts.sla import ReportError, SlaReport, format_duration, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
@@ -59,6 +59,7 @@ class IncidentOut(BaseModel):
     probable_cause_kind: str | None
     fingerprint: str
     labels: dict[str, str]
+    flaps: int = 0
 
     @classmethod
     def of(cls, inc: Incident) -> IncidentOut:
@@ -68,6 +69,7 @@ class IncidentOut(BaseModel):
             alertname=inc.alertname,
             severity=inc.severity,
             status=inc.status,
+            flaps=inc.flaps or 0,
             starts_at=as_utc(inc.starts_at),
             ends_at=as_utc(inc.ends_at) if inc.ends_at else None,
             starts_at_wib=format_wib(inc.starts_at),
@@ -222,12 +224,14 @@ def _report(
     session: Any, settings: Any, *, month: str, district: str | None, village: str | None,
     cohort: str | None,
 ) -> SlaReport:
-    from collectors.promquery import availability_source
+    from collectors.promquery import availability_many_source
+    from collectors.store import StorePolicy
 
     try:
         return sla_report(
             session, month=month, district=district, village=village, cohort=cohort,
-            availability_fn=availability_source(settings),
+            availability_many_fn=availability_many_source(
+                settings.prometheus_url, policy=StorePolicy.from_settings(settings)),
             source="prometheus" if settings.prometheus_url else "store",
             policy_path=settings.policy_path,
         )
@@ -268,14 +272,6 @@ def sla_report_route(
     return JSONResponse(report.model_dump(mode="json"))
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds == 0:
-        return "–"
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} j {rest // 60} m" if hours else f"{rest // 60} m {rest % 60} d"
-
-
 @page_router.get("/reports/sla", response_class=HTMLResponse)
 def sla_page(
     request: Request,
@@ -285,8 +281,9 @@ def sla_page(
     district: Annotated[str | None, Query(max_length=16)] = None,
     village: Annotated[str | None, Query(max_length=16)] = None,
     cohort: Annotated[str | None, Query(max_length=64)] = None,
+    lang: Annotated[Literal["id", "en"], Query()] = "id",
 ) -> HTMLResponse:
-    """The SLA report as a page (Bahasa Indonesia and English)."""
+    """The SLA report as a page (Bahasa Indonesia and English; durations in ``lang``)."""
     month = month or utcnow().astimezone(WIB).strftime("%Y-%m")
     report = _report(session, settings, month=month, district=district, village=village,
                      cohort=cohort)
@@ -297,7 +294,7 @@ def sla_page(
         start_wib=format_wib(report.start),
         end_wib=format_wib(report.end),
         wib=format_wib,
-        duration=_duration,
+        duration=lambda seconds: format_duration(seconds, lang),
         cause_names={"link": "link hulu / upstream link", "power": "listrik / power",
                      "device": "perangkat / device"},
     )

@@ -38,11 +38,15 @@ from __future__ import annotations
 
 from collectors.store.availability import (
     GROUP_KINDS,
+    VILLAGE_SITE_KINDS,
+    AvailabilityManyFn,
     AvailabilityResult,
     Interval,
     availability,
     availability_many,
     flap_counts,
+    village_uplink_availability,
+    village_uplinks,
 )
 from collectors.store.counters import TIMETICKS_MODULUS, counter_delta, uptime_went_back
 from collectors.store.derive import recompute_states
@@ -75,6 +79,8 @@ __all__ = [
     "UNKNOWN",
     "UNREACHABLE",
     "UP",
+    "VILLAGE_SITE_KINDS",
+    "AvailabilityManyFn",
     "AvailabilityResult",
     "DeviceStateView",
     "InterfaceStateView",
@@ -96,4 +102,6 @@ __all__ = [
     "stale_after_seconds",
     "transitions",
     "uptime_went_back",
+    "village_uplink_availability",
+    "village_uplinks",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -298,3 +298,78 @@ def flap_counts(
         .group_by(StateTransition.subject)
     )
     return {subject: int(count) for subject, count in session.execute(stmt)}
+
+
+# --------------------------------------------------------------------------- villages
+
+#: Site kinds that stand for a village, in order of preference (readiness's default).
+VILLAGE_SITE_KINDS = ("village_office", "kelurahan_office")
+
+AvailabilityManyFn = Callable[..., dict[str, AvailabilityResult]]
+
+
+def village_uplinks(
+    session: Session,
+    *,
+    site_kinds: Sequence[str] = VILLAGE_SITE_KINDS,
+    villages: Iterable[str] | None = None,
+) -> dict[str, str | None]:
+    """The uplink that stands for each village: the uplink of its first site of
+    ``site_kinds`` (in that order, then by site id; decommissioned sites left out), or None
+    when that site has none. The same choice as readiness's "the village office"."""
+    rank = {k: i for i, k in enumerate(site_kinds)}
+    wanted = None if villages is None else set(villages)
+    chosen: dict[str, tuple[int, str]] = {}
+    for sid, kind, vcode in session.execute(
+        select(Site.id, Site.kind, Site.village_code)
+        .where(Site.kind.in_(list(site_kinds)), Site.status != "decommissioned")
+        .order_by(Site.id)
+    ):
+        if wanted is not None and vcode not in wanted:
+            continue
+        key = (rank[kind], sid)
+        if vcode not in chosen or key < chosen[vcode]:
+            chosen[vcode] = key
+    uplink_of = {
+        site: lid
+        for lid, site in session.execute(
+            select(Link.id, Link.uplink_of).where(Link.uplink_of.is_not(None))
+        )
+    }
+    return {vcode: uplink_of.get(sid) for vcode, (_, sid) in chosen.items()}
+
+
+def village_uplink_availability(
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    villages: Iterable[str] | None = None,
+    site_kinds: Sequence[str] = VILLAGE_SITE_KINDS,
+    many: AvailabilityManyFn | None = None,
+    policy: StorePolicy | None = None,
+    now: datetime | None = None,
+) -> dict[str, AvailabilityResult]:
+    """THE uplink availability of villages: seconds up / seconds observed of the village's
+    uplink (:func:`village_uplinks`) over ``[start, end)``.
+
+    Maintenance is left out; time the uplink is ``unreachable`` (behind an upstream fault)
+    is charged to the upstream, not to the village; time with no fresh data is not
+    observed. Readiness, the SLA report and the Prometheus recording rule
+    ``kentongan:uplink_up:observed`` use this definition. ``many`` is the source
+    (:func:`collectors.promquery.availability_many_source`; default: this store). A
+    village without an uplink gets an empty result (``percent=None``).
+    """
+    uplinks = village_uplinks(session, site_kinds=site_kinds, villages=villages)
+    links = sorted({lid for lid in uplinks.values() if lid})
+    if many is None:
+        results = availability_many(session, kind="link", subjects=links, start=start,
+                                    end=end, policy=policy, now=now) if links else {}
+    else:
+        results = many(session, kind="link", subjects=links, start=start, end=end,
+                       now=now) if links else {}
+    return {
+        vcode: (results.get(lid) or AvailabilityResult(percent=None)) if lid
+        else AvailabilityResult(percent=None)
+        for vcode, lid in uplinks.items()
+    }

@@ -111,8 +111,10 @@ def fast_rules(source: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
-    """Prometheus with ``config`` on a free port; yields its base URL."""
+def prometheus(workdir: Path, config: dict[str, Any], *,
+               retention: str | None = None) -> Iterator[str]:
+    """Prometheus with ``config`` on a free port; yields its base URL. ``retention``
+    (e.g. ``400d``) keeps backfilled history older than the default 15 days."""
     port = free_port()
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -120,20 +122,24 @@ def prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
     args = ["/usr/bin/prometheus", f"--config.file={path}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    if retention:
+        args.append(f"--storage.tsdb.retention.time={retention}")
     url = f"http://127.0.0.1:{port}"
     with process(args, log=workdir / "prometheus.log", ready_url=f"{url}/-/ready"):
         yield url
 
 
 @contextlib.contextmanager
-def backfilled_prometheus(workdir: Path, openmetrics: str) -> Iterator[str]:
+def backfilled_prometheus(workdir: Path, openmetrics: str, *,
+                          retention: str | None = None) -> Iterator[str]:
     """A Prometheus whose TSDB holds ``openmetrics`` history (``promtool tsdb
     create-blocks-from``), scraping nothing; yields its base URL."""
     (workdir / "history.om").write_text(openmetrics)
     subprocess.run(["/usr/bin/promtool", "tsdb", "create-blocks-from", "openmetrics",
                     str(workdir / "history.om"), str(workdir / "tsdb")], check=True,
                    capture_output=True, timeout=120)
-    with prometheus(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []}) as url:
+    with prometheus(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []},
+                    retention=retention) as url:
         yield url
 
 

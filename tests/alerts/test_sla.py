@@ -24,7 +24,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def history(engine: Engine) -> None:
     """October 2026: an own-device outage, a fibre cut, a power cut, planned work."""
-    rows = []
+    rows: list[dict[str, object]] = []
 
     def span(kind: str, subject: str, status: str, start: datetime, end: datetime) -> None:
         rows.append({"kind": kind, "subject": subject, "from_status": "up",
@@ -37,11 +37,21 @@ def history(engine: Engine) -> None:
         rows.append({"kind": "device", "subject": dev, "from_status": "unknown",
                      "to_status": "up", "at": datetime(2026, 9, 30, tzinfo=UTC)})
     span("device", "rtr-kemiren", "down", at(5, 3), at(5, 4))
-    span("link", "fo-core-glagah", "down", at(10, 0), at(10, 2))
     for dev in ("rtr-kemiren", "rtr-olehsari", "rtr-banjarsari"):
         span("device", dev, "unreachable", at(10, 0), at(10, 2))
     span("device", "rtr-olehsari", "down", at(15, 12, 30), at(15, 13, 30))
     span("device", "rtr-rogojampi", "down", at(20, 1, 30), at(20, 2, 30))
+    # the uplinks as the store derives them from those device states
+    for lid in ("fo-core-glagah", "fo-glagah-kemiren", "fo-glagah-olehsari",
+                "fo-glagah-banjarsari", "fo-core-rogojampi"):
+        rows.append({"kind": "link", "subject": lid, "from_status": "unknown",
+                     "to_status": "up", "at": datetime(2026, 9, 30, tzinfo=UTC)})
+    span("link", "fo-glagah-kemiren", "down", at(5, 3), at(5, 4))
+    for key in ("kemiren", "olehsari", "banjarsari"):
+        span("link", f"fo-glagah-{key}", "unreachable", at(10, 0), at(10, 2))
+    span("link", "fo-core-glagah", "down", at(10, 0), at(10, 2))
+    span("link", "fo-glagah-olehsari", "down", at(15, 12, 30), at(15, 13, 30))
+    span("link", "fo-core-rogojampi", "down", at(20, 1, 30), at(20, 2, 30))
     with engine.begin() as conn:
         conn.execute(insert(StateTransition), rows)
         conn.execute(insert(Incident).values(
@@ -126,3 +136,32 @@ def test_report_routes(client: TestClient, seeded: Engine) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "fo-core-glagah" in page.text and "listrik / power" in page.text
     assert "Kemiren" in page.text
+
+
+def test_durations_read_right_in_both_languages() -> None:
+    from alerts.sla import format_duration
+
+    assert format_duration(1440) == "24 menit 0 detik"  # never "24 m 0 d"
+    assert format_duration(1440, "en") == "24 min 0 s"
+    assert format_duration(27_621) == "7 jam 40 menit"
+    assert format_duration(27_621, "en") == "7 h 40 min"
+    assert format_duration(90_061, "en") == "1 d 1 h" and format_duration(0) == "–"
+
+
+def test_cohort_rows_follow_the_district_filter(seeded: Engine) -> None:
+    history(seeded)
+    with Session(seeded) as session:
+        whole = sla_report(session, month="2026-10", now=at(31, 0))
+        glagah = sla_report(session, month="2026-10", district="35.10.15", now=at(31, 0))
+    assert {r.villages for r in whole.cohorts} == {4}
+    assert {r.villages for r in glagah.cohorts} == {3}
+    assert all(r.name.endswith("· Glagah") for r in glagah.cohorts), glagah.cohorts
+    assert all(r.district_code == "35.10.15" for r in glagah.cohorts)
+
+
+def test_sla_page_durations_in_english(client: TestClient, seeded: Engine) -> None:
+    history(seeded)
+    page = client.get("/reports/sla", params={"month": "2026-10", "lang": "en"})
+    assert page.status_code == 200 and "2 h 0 min" in page.text
+    page = client.get("/reports/sla", params={"month": "2026-10"})
+    assert "2 jam 0 menit" in page.text and " m 0 d" not in page.text

@@ -167,3 +167,37 @@ def test_engineer_api_token_is_accepted(client: TestClient, seeded: Engine) -> N
                     headers={"Authorization": f"Bearer {engineer}"})
     assert r.status_code == 200 and r.json()["opened"] == 1
     assert engineer not in r.text
+
+
+def test_flapping_power_is_one_incident_with_a_flap_count(
+    client: TestClient, seeded: Engine
+) -> None:
+    """Mains lost and back 12 times in an hour (each loss long enough to fire): one
+    incident that counts the flaps and follows the last firing; a loss after a long quiet
+    spell is a new incident."""
+    ups = {"device": "ups-kemiren", "name": "UPSOnBattery", "fp": "fp-ups-kemiren",
+           "severity": "warning"}
+    for k in range(12):
+        starts = f"2026-11-22T10:{5 * k:02d}:00Z"
+        ends = f"2026-11-22T10:{5 * k + 3:02d}:00Z"
+        r = client.post("/api/v1/alerts", json=payload(alert(**ups, starts=starts)),
+                        headers=AUTH)
+        assert r.status_code == 200, r.text
+        resolved = payload(alert(**ups, starts=starts, status="resolved", ends=ends),
+                           status="resolved")
+        assert client.post("/api/v1/alerts", json=resolved, headers=AUTH).status_code == 200
+    rows = client.get("/api/v1/incidents", params={"alertname": "UPSOnBattery"}).json()
+    assert len(rows) == 1, rows
+    assert rows[0]["flaps"] == 11 and rows[0]["status"] == "resolved"
+    assert rows[0]["starts_at"].startswith("2026-11-22T10:00:00")
+    # the replay of an old firing is still refused
+    old = payload(alert(**ups, starts="2026-11-22T10:25:00Z"))
+    assert client.post("/api/v1/alerts", json=old, headers=AUTH).status_code == 409
+    # power lost again two hours later: a new incident
+    later = payload(alert(**ups, starts="2026-11-22T13:00:00Z"))
+    assert client.post("/api/v1/alerts", json=later, headers=AUTH).json()["opened"] == 1
+    rows = client.get("/api/v1/incidents", params={"alertname": "UPSOnBattery"}).json()
+    assert len(rows) == 2 and {r["flaps"] for r in rows} == {0, 11}
+    # DeviceDown is not folded: a new firing of it is a new incident (as before)
+    with Session(seeded) as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 2
