@@ -145,7 +145,7 @@ class Scheduler:
         known_hosts: default SSH known_hosts file for profiles without one.
         retry_fractions: after the k-th consecutive miss (k < ``down_after_failures``),
             poll again after ``retry_fractions[k-1]`` of the interval (the last value
-            repeats); empty: no early re-poll.
+            repeats; at least ``timeout``, at most the interval); empty: no early re-poll.
         jitter: spread first polls over one interval.
         clock: monotonic clock (tests inject one); ``now``: wall clock for the store.
         rng: the jitter's random source.
@@ -276,7 +276,10 @@ class Scheduler:
         if k <= 0 or k >= self.policy.down_after_failures or not self.retry_fractions:
             return None
         fraction = self.retry_fractions[min(k, len(self.retry_fractions)) - 1]
-        return fraction * slot.entry.interval_seconds
+        interval = slot.entry.interval_seconds
+        # never sooner than one request timeout after the miss (a burst of loss must not
+        # make three misses in a row), never later than the interval
+        return min(interval, max(fraction * interval, self.timeout))
 
     def _poll_upstream_soon(self, device_id: str) -> None:
         """A device missed a poll: poll the device in front of it now (the A end of its
