@@ -6,21 +6,41 @@ UPSes that go on battery), the poller, the API, ``/metrics`` and the dashboard o
 http://127.0.0.1:8000. Every few minutes a fibre cut takes one kecamatan's backbone link
 down for a while, so that ``unreachable`` devices, root-cause incidents and availability
 have something to show.
+
+Also, when they are installed: the real Prometheus and Alertmanager on loopback with the
+configs ``kentongan alerts render-config`` writes (Alertmanager's webhook posts to the
+demo's ``/api/v1/alerts`` with a webhook token), so incidents and their root cause appear;
+the kiosks of Glagah (35.10.15) as real OpenSSH sshd stand-ins that the kiosk-update
+playbook can roll releases to; and an admin-only ``/api/v1/demo/faults`` API (with an admin
+token in ``.kentongan-demo/admin_token``) behind ``kentongan demo fault …``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
+import secrets
+import shlex
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from collectors.simfleet import SimFleetError
+from collectors.simfleet.faults import FaultError, FaultInjector
+from collectors.simfleet.kiosks import KioskStandIns
 from core.settings import Settings
 from inventory.db import dispose_engines, get_engine
 from inventory.importer import import_paths
@@ -35,6 +55,9 @@ EXAMPLES = ROOT / "examples" / "banyuwangi"
 DEMO_DIR = Path(".kentongan-demo")
 APP_VERSIONS = ("2.4.1", "2.4.1", "2.4.0", "2.4.1", "2.3.1")
 HISTORY_DAYS = 30
+GLAGAH = "35.10.15"
+FIRST_RELEASE = "2.4.1"
+NEXT_RELEASE = "2.5.0"
 
 
 def prepare(workdir: Path, *, device_limit: int | None = None) -> tuple[str, list[Device]]:
@@ -185,38 +208,211 @@ def seed_history(url: str, *, days: int = HISTORY_DAYS, seed: int = 3510) -> int
 
 
 class FibreCutter:
-    """Cuts a random kecamatan backbone link now and then, and mends it later."""
+    """Cuts a random kecamatan backbone link now and then (through the fault injector, so
+    the cut shows in ``kentongan demo fault list``), and mends it later."""
 
     def __init__(
-        self, fleet: object, topology: Topology, *, every: float = 300.0, lasts: float = 150.0
+        self, faults: FaultInjector, *, every: float = 300.0, lasts: float = 150.0
     ) -> None:
-        self.fleet = fleet
-        self.topology = topology
+        self.faults = faults
         self.every = every
         self.lasts = lasts
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fibre-cutter", daemon=True)
 
     def start(self) -> None:
+        """Start cutting in a background thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop cutting (a cut in progress is repaired by its timer)."""
         self._stop.set()
 
     def _run(self) -> None:
-        backbone = sorted(link for link in self.topology.link_ends if link.startswith("fo-noc-"))
+        backbone = sorted(
+            link for link in self.faults.topology.link_ends if link.startswith("fo-noc-")
+        )
         rng = random.Random(35_10)
         while backbone and not self._stop.wait(self.every):
             link = rng.choice(backbone)
-            behind = [n.id for n in self.topology.behind(Node("link", link)) if n.kind == "device"]
-            logger.warning("demo: fibre cut on %s (%d devices behind it)", link, len(behind))
-            for device in behind:
-                self.fleet.set_down(device, True)  # type: ignore[attr-defined]
-            if self._stop.wait(self.lasts):
-                break
-            for device in behind:
-                self.fleet.set_down(device, False)  # type: ignore[attr-defined]
-            logger.warning("demo: %s repaired", link)
+            try:
+                self.faults.cut(link, by="demo (random cut)", duration=self.lasts)
+            except FaultError as exc:
+                logger.info("demo: no random cut this time: %s", exc)
+
+
+@dataclass
+class DemoPeers:
+    """Prometheus and Alertmanager started for the demo (either may be missing)."""
+
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop both (idempotent)."""
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes = []
+
+
+def _free_port(preferred: int = 0) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], *, timeout: float = 60.0) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start_peers(workdir: Path, *, url: str, port: int, token_file: Path,
+                prometheus_port: int | None = None,
+                alertmanager_port: int | None = None) -> DemoPeers:
+    """Render the configs with ``kentongan alerts render-config`` and start Prometheus and
+    Alertmanager on loopback with them; what cannot start is reported in ``problems``."""
+    peers = DemoPeers()
+    prom_bin = shutil.which("prometheus") or "/usr/bin/prometheus"
+    am_bin = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+    missing = [b for b in (prom_bin, am_bin) if not Path(b).exists()]
+    if missing:
+        peers.problems.append(
+            f"{', '.join(missing)} not installed (Debian: prometheus, prometheus-alertmanager; "
+            "`make demo` or `bash scripts/install-system-deps.sh --demo` installs them)"
+        )
+        return peers
+    conf = workdir / "prometheus"
+    am_port = alertmanager_port or _free_port(9093)
+    prom_port = prometheus_port or _free_port(9090)
+    render = subprocess.run(
+        [sys.executable, "-m", "kentongan.cli", "alerts", "render-config", "--out", str(conf),
+         "--kentongan", f"127.0.0.1:{port}", "--alertmanager", f"127.0.0.1:{am_port}",
+         "--token-file", str(token_file)],
+        capture_output=True, text=True, env=dict(os.environ, KENTONGAN_DATABASE_URL=url),
+        timeout=120, check=False,
+    )
+    if render.returncode != 0:
+        peers.problems.append(f"`kentongan alerts render-config` failed: {render.stderr[-500:]}")
+        return peers
+    for name, args, listen in (
+        ("alertmanager", [am_bin, f"--config.file={conf / 'alertmanager.yml'}",
+                          f"--storage.path={conf / 'am-data'}",
+                          f"--web.listen-address=127.0.0.1:{am_port}",
+                          "--cluster.listen-address=", "--log.level=warn"], am_port),
+        ("prometheus", [prom_bin, f"--config.file={conf / 'prometheus-embedded.yml'}",
+                        f"--storage.tsdb.path={conf / 'tsdb'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                        "--log.level=warn"], prom_port),
+    ):
+        log = (workdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        peers.processes.append(proc)
+        base = f"http://127.0.0.1:{listen}"
+        if not _wait_ready(base, proc):
+            tail = (workdir / f"{name}.log").read_text(errors="replace")[-500:]
+            peers.problems.append(f"{name} did not start on {base}: {tail}")
+            continue
+        if name == "prometheus":
+            peers.prometheus_url = base
+        else:
+            peers.alertmanager_url = base
+    return peers
+
+
+def glagah_kiosks(url: str, district: str = GLAGAH) -> list[str]:
+    """Ids of the enabled kiosks of ``district`` (the demo's sshd stand-ins)."""
+    from inventory.models import Site
+
+    with Session(get_engine(url)) as session:
+        return list(session.scalars(
+            select(Device.id).join(Site, Device.site_id == Site.id)
+            .where(Site.district_code == district, Device.role == "kiosk")
+            .order_by(Device.id)))
+
+
+def point_kiosks_at_standins(url: str, kiosks: KioskStandIns) -> None:
+    """Aim the stand-in kiosks' inventory rows at their sshd: address, port, and an SSH
+    profile with the demo's client key and known_hosts (SSH, not SNMP, polls them)."""
+    from inventory.models import SshProfile
+
+    with Session(get_engine(url)) as session:
+        session.add(SshProfile(name="demo-kiosk", username=kiosks.user,
+                               key_file=str(kiosks.client_key),
+                               known_hosts_file=str(kiosks.known_hosts)))
+        for device_id, host in kiosks.hosts.items():
+            session.execute(
+                update(Device).where(Device.id == device_id)
+                .values(address=host.address, ssh_port=host.port, ssh_profile="demo-kiosk",
+                        snmp_profile=None, enabled=True))
+        session.commit()
+
+
+def create_admin_token(url: str, path: Path) -> str:
+    """An admin API token for the demo's fault routes, written to ``path`` (mode 0600)."""
+    from api.auth import create_token
+
+    with Session(get_engine(url)) as session:
+        _row, token = create_token(session, "demo-admin", "admin", created_by="kentongan demo")
+        session.commit()
+    _write_secret(path, token)
+    return token
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(value + "\n")
+
+
+def install_first_release(url: str, kiosks: KioskStandIns, release_dir: Path,
+                          settings: Settings, version: str = FIRST_RELEASE) -> None:
+    """Install ``version`` on the stand-in kiosks with the kiosk-update playbook (what a
+    technician did before the demo began), so their app answers /health."""
+    from playbooks.release import resolve_release
+    from playbooks.rollout import RolloutOptions, create_rollout, run_rollout
+    from playbooks.targets import TargetFilter
+
+    engine = get_engine(url)
+    try:
+        rid = create_rollout(
+            engine, resolve_release(version, release_dir=release_dir),
+            target=TargetFilter(devices=tuple(kiosks.hosts)),
+            options=RolloutOptions(canary=0, batch="100%", max_fail=1.0,
+                                   extra_vars=kiosks.extravars(),
+                                   respect_service_hours=False),
+            created_by="kentongan demo (first install)",
+        )
+        summary = run_rollout(engine, rid, settings=settings, envvars=kiosks.envvars())
+        logger.warning("demo: kiosk app %s on the Glagah kiosks: %s (%s)", version,
+                       summary.status, summary.counts)
+    except Exception:
+        logger.exception("demo: installing the first kiosk release failed")
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -230,40 +426,76 @@ def run_demo(
     workdir: Path = DEMO_DIR,
     poll_interval: float = 60.0,
     cut_every: float = 300.0,
+    peers: bool = True,
+    kiosks: bool = True,
 ) -> None:
     """Set everything up and serve until Ctrl-C."""
     workdir = workdir.resolve()
     import uvicorn
     from rich.console import Console
 
+    from api.routes.demo import install_demo
     from collectors.simfleet import SimDevice, start_fleet
     from kentongan.app import create_app
+    from playbooks.sample_app import build_sample_release
 
     console = Console(stderr=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     logging.getLogger("collectors.store").setLevel(logging.WARNING)  # 1,000 first "up"s
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("api.readiness.policy").setLevel(logging.WARNING)  # once per board
     with console.status("preparing the demo database (Banyuwangi sample inventory)…"):
         url, devices = prepare(workdir, device_limit=device_limit)
+    standin_ids = glagah_kiosks(url) if kiosks else []
     sims = []
     for i, d in enumerate(devices):
+        if d.id in standin_ids:
+            continue
         version = APP_VERSIONS[i % len(APP_VERSIONS)] if d.role == "kiosk" else "2.3.1"
         sims.append(SimDevice(d.id, d.role, app_version=version))
     with console.status(f"starting the simulated fleet ({len(sims)} SNMP agents on loopback)…"):
         fleet = start_fleet(sims, workdir=workdir / "fleet", processes=2)
     cutter = None
+    faults: FaultInjector | None = None
+    standins: KioskStandIns | None = None
+    demo_peers = DemoPeers()
+    notes: list[str] = []
     try:
         point_inventory_at_fleet(
             url, {k: (v[0], v[1], v[2]) for k, v in fleet.endpoints.items()}, workdir
         )
+        release_dir = workdir / "releases"
+        for version in (FIRST_RELEASE, NEXT_RELEASE):
+            build_sample_release(release_dir, version)
+        if standin_ids:
+            try:
+                standins = KioskStandIns(workdir / "kiosks", standin_ids)
+                standins.start_all()
+                point_kiosks_at_standins(url, standins)
+            except (SimFleetError, OSError, subprocess.SubprocessError) as exc:
+                notes.append(f"no sshd kiosk stand-ins ({exc}); rollouts cannot be tried")
+                if standins is not None:
+                    standins.close()
+                standins = None
         seed_history(url)
+        admin_token_file = workdir / "admin_token"
+        create_admin_token(url, admin_token_file)
+        webhook_token = secrets.token_urlsafe(32)
+        webhook_token_file = workdir / "webhook_token"
+        _write_secret(webhook_token_file, webhook_token)
         engine = get_engine(url)
         with Session(engine) as session:
-            topology = Topology.load(session)
+            faults = FaultInjector.from_inventory(session, fleet, kiosks=standins)
         if cut_every > 0:
-            cutter = FibreCutter(fleet, topology, every=cut_every, lasts=cut_every / 2)
+            cutter = FibreCutter(faults, every=cut_every, lasts=cut_every / 2)
             cutter.start()
+        if peers:
+            with console.status("starting Prometheus and Alertmanager on loopback…"):
+                demo_peers = start_peers(workdir, url=url, port=port,
+                                         token_file=webhook_token_file)
+            notes.extend(demo_peers.problems)
         settings = Settings(
             database_url=url,
             port=port,
@@ -271,22 +503,66 @@ def run_demo(
             poll_interval_seconds=poll_interval,
             poll_timeout_seconds=3.0,
             public_readiness=True,
+            webhook_token=SecretStr(webhook_token),
+            release_dir=release_dir,
+            service_hours="00:00-00:00",
+            kiosk_root=standins.kiosk_root_pattern if standins else "/opt/kiosk",
+            ssh_known_hosts=standins.known_hosts if standins else None,
         )
+        env = {
+            "KENTONGAN_DATABASE_URL": url,
+            "KENTONGAN_RELEASE_DIR": str(release_dir),
+            "KENTONGAN_SERVICE_HOURS": "00:00-00:00",
+            "KENTONGAN_KIOSK_ROOT": settings.kiosk_root,
+            **(standins.envvars() if standins else {}),
+        }
+        (workdir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
+        if standins is not None:
+            (workdir / "kiosk-vars.json").write_text(json.dumps(standins.extravars(), indent=2))
+        (workdir / "demo.json").write_text(json.dumps({
+            "url": f"http://127.0.0.1:{port}",
+            "admin_token_file": str(admin_token_file),
+            "prometheus_url": demo_peers.prometheus_url,
+            "alertmanager_url": demo_peers.alertmanager_url,
+            "kiosks": {k: f"{h.address}:{h.port}" for k, h in
+                       (standins.hosts.items() if standins else [])},
+        }, indent=2))
+        if standins is not None:
+            threading.Thread(target=install_first_release,
+                             args=(url, standins, release_dir, settings),
+                             name="demo-first-release", daemon=True).start()
+        rel = os.path.relpath(workdir)
         console.print(
-            f"[bold green]Kentongan demo[/] — {len(sims)} simulated devices, "
+            f"[bold green]Kentongan demo[/] — {len(sims)} simulated SNMP devices"
+            f"{f', {len(standins.hosts)} sshd kiosks (Glagah)' if standins else ''}, "
             f"database {url}\n"
-            f"  dashboard   http://127.0.0.1:{port}/\n"
-            f"  API         http://127.0.0.1:{port}/docs\n"
-            f"  metrics     http://127.0.0.1:{port}/metrics\n"
-            f"  poll once   KENTONGAN_DATABASE_URL={url} .venv/bin/kentongan poll --once\n"
+            f"  dashboard     http://127.0.0.1:{port}/\n"
+            f"  API           http://127.0.0.1:{port}/docs\n"
+            f"  metrics       http://127.0.0.1:{port}/metrics\n"
+            f"  prometheus    {demo_peers.prometheus_url or '(not running)'}\n"
+            f"  alertmanager  {demo_peers.alertmanager_url or '(not running)'}\n"
+            f"  admin token   {admin_token_file} (read by `kentongan demo fault …`)\n"
+            f"  a fibre cut   .venv/bin/kentongan demo fault cut fo-noc-glagah --for 10m\n"
+            f"  CLI settings  set -a; . {rel}/env; set +a\n"
+            f"  a rollout     .venv/bin/kentongan rollout start --version {NEXT_RELEASE} "
+            f"--district {GLAGAH} --vars-file {rel}/kiosk-vars.json\n"
             "  Ctrl-C stops everything."
         )
+        for note in notes:
+            console.print(f"[yellow]note:[/] {note}; the demo runs without it")
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
         # the simulated agents (own sessions) are stopped below rather than orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        application = create_app(settings)
+        install_demo(application, faults)
+        uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
     finally:
         if cutter is not None:
             cutter.stop()
+        if faults is not None:
+            faults.close()
+        demo_peers.stop()
+        if standins is not None:
+            standins.close()
         fleet.stop()
         dispose_engines()

@@ -18,7 +18,13 @@ wanted=(
   "procps:/usr/bin/ps"
 )
 if [ "${1:-}" = "--demo" ]; then
-  wanted=("openssh-client:/usr/bin/ssh-keygen")
+  # `make demo`: Prometheus and Alertmanager for incidents, sshd for the kiosk stand-ins.
+  wanted=(
+    "openssh-client:/usr/bin/ssh-keygen"
+    "openssh-server:/usr/sbin/sshd"
+    "prometheus:/usr/bin/prometheus"
+    "prometheus-alertmanager:/usr/bin/prometheus-alertmanager"
+  )
 fi
 
 missing=()

@@ -10,7 +10,9 @@ NET-SNMP-EXTEND-MIB ``kiosk-app-version``/``kiosk-app-active``). Values move wit
 through the ``kentongan`` variation module (``variation/kentongan.py``): sysUpTime grows,
 octet counters grow (and Counter32s wrap), some uplinks go down and come back on a
 schedule, some UPSes go on battery now and then. ``SimFleet.set_down(device_id, True)``
-makes a device stop answering altogether (a fibre cut) within ~0.2 s.
+makes a device stop answering altogether (a fibre cut) within ~0.2 s;
+``set_interface_down`` makes one interface report oper down and ``set_on_battery`` puts a
+UPS on battery, on demand (see :mod:`collectors.simfleet.faults`).
 
 Example::
 
@@ -160,7 +162,7 @@ def build_recording(device: SimDevice, *, boot: float) -> str:
         add(f"{t}.7.{i}", "2", admin)
         if admin == 1:
             add(f"{t}.8.{i}", "2:kentongan",
-                f"kind=flap,period={period},down={device.flap_down},phase={seed % 997}")
+                f"kind=flap,period={period},down={device.flap_down},phase={seed % 997},if={i}")
         else:
             add(f"{t}.8.{i}", "2", 2)
         add(f"{t}.10.{i}", "65:kentongan", f"kind=counter,base={base},rate={rate},bits=32")
@@ -228,6 +230,15 @@ def _if_name(role: str, i: int) -> str:
     return f"ether{i}"
 
 
+def interface_index(role: str, name: str, *, interfaces: int | None = None) -> int | None:
+    """The ifIndex a simulated device of ``role`` gives the interface called ``name``."""
+    count = interfaces if interfaces is not None else ROLE_INTERFACES.get(role, 1)
+    for i in range(1, count + 1):
+        if _if_name(role, i) == name:
+            return i
+    return None
+
+
 def _if_alias(role: str, i: int, device_id: str) -> str:
     if i == 1:
         return f"uplink {device_id}"
@@ -242,7 +253,10 @@ class SimFleet:
     endpoints: dict[str, SimEndpoint]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     state_file: Path = field(default_factory=Path)
+    roles: dict[str, str] = field(default_factory=dict)
     _down: set[str] = field(default_factory=set)
+    _if_down: set[tuple[str, int]] = field(default_factory=set)
+    _battery: set[str] = field(default_factory=set)
 
     def __enter__(self) -> SimFleet:
         return self
@@ -268,8 +282,43 @@ class SimFleet:
             self._down.add(device_id)
         else:
             self._down.discard(device_id)
+        self._write_state()
+
+    def set_interface_down(self, device_id: str, interface: str, down: bool = True) -> None:
+        """Make one interface of a device report oper down (``down=True``) or up again."""
+        role = self.roles.get(device_id)
+        if device_id not in self.endpoints or role is None:
+            raise SimFleetError(f"unknown simulated device {device_id!r}")
+        index = interface_index(role, interface)
+        if index is None:
+            raise SimFleetError(f"simulated {role} {device_id!r} has no interface {interface!r}")
+        if down:
+            self._if_down.add((device_id, index))
+        else:
+            self._if_down.discard((device_id, index))
+        self._write_state()
+
+    def has_interface(self, device_id: str, interface: str) -> bool:
+        """Whether the simulated device has an interface called ``interface``."""
+        role = self.roles.get(device_id)
+        return role is not None and interface_index(role, interface) is not None
+
+    def set_on_battery(self, device_id: str, on_battery: bool = True) -> None:
+        """Make a simulated UPS run on battery (mains lost) or on mains again."""
+        if self.roles.get(device_id) != "ups":
+            raise SimFleetError(f"{device_id!r} is not a simulated UPS")
+        if on_battery:
+            self._battery.add(device_id)
+        else:
+            self._battery.discard(device_id)
+        self._write_state()
+
+    def _write_state(self) -> None:
+        lines = [f"{d}\n" for d in sorted(self._down)]
+        lines += [f"{d}#{i}\n" for d, i in sorted(self._if_down)]
+        lines += [f"{d}@battery\n" for d in sorted(self._battery)]
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text("".join(f"{d}\n" for d in sorted(self._down)))
+        tmp.write_text("".join(lines))
         os.replace(tmp, self.state_file)
 
     def is_down(self, device_id: str) -> bool:
@@ -407,7 +456,8 @@ def start_fleet(
     workdir.mkdir(parents=True, exist_ok=True)
     state = workdir / "down.txt"
     state.write_text("")
-    fleet = SimFleet(workdir=workdir, endpoints={}, state_file=state)
+    fleet = SimFleet(workdir=workdir, endpoints={}, state_file=state,
+                     roles={d.id: d.role for d in devices})
     boot = time.time()
     cmd = _responder_command()
     env = dict(os.environ, KENTONGAN_SIMFLEET_STATE=str(state))

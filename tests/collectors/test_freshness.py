@@ -29,7 +29,7 @@ from collectors.store import (
     record_observations,
 )
 from inventory.db import make_engine, session_scope
-from inventory.migrate import upgrade
+from kentongan.app import upgrade
 from tests.collectors.conftest import T0, iface, kiosk_obs, ok, seed_inventory
 from tests.support.db import postgres_available, postgres_schema_url
 

@@ -20,11 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
 from api.auth import Role, create_token
 from api.models import AuditEntry
 from core.settings import Settings
 from inventory.db import session_scope
+from kentongan.app import create_app
 from playbooks.choices import FAILURE_STATES, HostState
 from playbooks.models import Rollout
 from playbooks.sample_app import release_filename

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
 from api.auth import Role, create_token
 from api.models import AuditEntry
 from core.settings import Settings, parse_release_sources
 from inventory.db import session_scope
+from kentongan.app import create_app
 from playbooks.errors import ReleaseError
 from playbooks.models import Rollout, RolloutEvent
 from playbooks.release import DownloadAttempt, DownloadOutcome, ReleaseSources, resolve_release

@@ -14,9 +14,14 @@ every responder process and every poll agree without shared state:
 * ``kind=charge`` / ``kind=minutes`` (same schedule keys) → UPS charge/minutes left, lower
   while on battery.
 
-A device listed in the file named by ``$KENTONGAN_SIMFLEET_STATE`` (one device id per line)
-is "down": every variated record raises snmpsim's ``NoDataNotification``, so the agent does
-not answer at all (a fibre cut). The file is re-read at most every 0.2 s.
+The file named by ``$KENTONGAN_SIMFLEET_STATE`` holds faults made on demand, one a line:
+
+* ``DEVICE`` — the device is "down": every variated record raises snmpsim's
+  ``NoDataNotification``, so the agent does not answer at all (a fibre cut, a dead agent);
+* ``DEVICE#IFINDEX`` — that interface reports oper down (2) whatever its schedule;
+* ``DEVICE@battery`` — that UPS runs on battery (source 5, charge and minutes low).
+
+The file is re-read at most every 0.2 s.
 """
 
 import os
@@ -76,14 +81,17 @@ def variate(oid, tag, value, **context):
         bits = int(settings.get("bits", 64))
         v = int(settings.get("base", 0)) + int(float(settings.get("rate", 0)) * now)
         return oid, tag, v % (1 << bits)
+    faults = _down_devices()
     if kind == "flap":
-        return oid, tag, 2 if _window(settings, now) else 1
+        forced = f"{rc['device']}#{settings.get('if', '')}" in faults
+        return oid, tag, 2 if forced or _window(settings, now) else 1
+    battery = f"{rc['device']}@battery" in faults
     if kind == "source":
-        return oid, tag, 5 if _window(settings, now) else 3
+        return oid, tag, 5 if battery or _window(settings, now) else 3
     if kind == "charge":
-        return oid, tag, 63 if _window(settings, now) else 100
+        return oid, tag, 63 if battery or _window(settings, now) else 100
     if kind == "minutes":
-        return oid, tag, 24 if _window(settings, now) else 95
+        return oid, tag, 24 if battery or _window(settings, now) else 95
     return oid, tag, int(settings.get("value", 0))
 
 
