@@ -568,6 +568,9 @@ class Scheduler:
         if self._main is not None:
             return
         self._stop.clear()
+        # A restart is the poller's downtime, not the devices': what the store holds stays
+        # fresh for one staleness bound from now, while every device gets polled again.
+        self.policy = dataclasses.replace(self.policy, watching_since=utcnow())
         await asyncio.to_thread(self.load_targets)
         self._stats.running = True
         self._main = asyncio.create_task(self._loop(), name="kentongan-poller")

@@ -31,6 +31,10 @@ class StorePolicy:
     down_after_failures: int = 3
     stale_after_intervals: float = 3.0
     default_interval_seconds: float = 60.0
+    #: When the poller applying this policy started watching (None: not a poller). Data
+    #: older than that is judged as if confirmed then: the poller's own downtime (a restart)
+    #: must not turn a steady fleet ``unknown`` before it has had time to poll it again.
+    watching_since: datetime | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> StorePolicy:
@@ -75,6 +79,9 @@ def fresh_until(
     """Until when a state last confirmed at ``checked_at`` is fresh (None: never was)."""
     if checked_at is None:
         return None
+    checked_at = as_utc(checked_at)
+    if policy is not None and policy.watching_since is not None and max_age_seconds is None:
+        checked_at = max(checked_at, as_utc(policy.watching_since))
     bound = max_age_seconds
     if bound is None:
         bound = stale_after_seconds(interval_seconds, policy)

@@ -149,3 +149,29 @@ def test_migration_backfills_checked_at(backend: str, tmp_path: Path,
             if isinstance(value, str):
                 value = datetime.fromisoformat(value)
             assert value is not None and value.replace(tzinfo=None) == T0.replace(tzinfo=None)
+
+
+def test_a_poller_restart_does_not_turn_a_steady_fleet_unknown(db: Engine) -> None:
+    """The server was down for 10 minutes (past the 3-interval bound): a poller that just
+    started judges the old confirmations from its own start, so its first recompute records
+    no ``up -> unknown``; the same recompute without that start time does."""
+    import dataclasses
+
+    from collectors.store import recompute_states
+
+    _steady_poll(db, T0)
+    restarted = T0 + 10 * MIN
+    watching = dataclasses.replace(POLICY, watching_since=restarted)
+    with session_scope(db) as s:
+        changes = recompute_states(s, policy=watching, now=restarted + timedelta(seconds=5))
+        s.rollback()
+    assert [c for c in changes if c.to_status == "unknown"] == []
+    with session_scope(db) as s:
+        changes = recompute_states(s, policy=POLICY, now=restarted + timedelta(seconds=5))
+        s.rollback()
+    assert {c.subject for c in changes if c.to_status == "unknown"} >= {"rtr-kemiren", "olt-glagah"}
+    # ... and once a whole bound has passed since the start without a poll, it is stale.
+    with session_scope(db) as s:
+        changes = recompute_states(s, policy=watching, now=restarted + 4 * MIN)
+        s.rollback()
+    assert {c.subject for c in changes if c.to_status == "unknown"} >= {"rtr-kemiren"}
