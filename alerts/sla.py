@@ -12,7 +12,6 @@ not listed.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -29,6 +28,7 @@ from alerts.models import Incident
 from alerts.rootcause import CauseKind
 from collectors.models import StateTransition
 from collectors.store import AvailabilityResult
+from core.csvcells import SafeDictWriter
 from core.errors import KentonganError
 from core.timeutil import WIB, as_utc, utcnow
 from inventory.choices import SERVICE_POINT_KINDS
@@ -363,7 +363,7 @@ def sla_report(
 def to_csv(report: SlaReport) -> str:
     """One CSV row per village, district and cohort."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = SafeDictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in report.rows():
         writer.writerow(row.model_dump(include=set(CSV_FIELDS)))

@@ -4,7 +4,6 @@ viewer token or above."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date
 from enum import StrEnum
@@ -26,6 +25,7 @@ from api.readiness.service import (
     snapshot,
     village_history,
 )
+from core.csvcells import SafeWriter
 from core.timeutil import format_wib
 from inventory.choices import SiteKind
 
@@ -398,7 +398,7 @@ CSV_COLUMNS = ("village_code", "village_name", "district_code", "district_name",
 def readiness_csv(board: Board, rows: list[VillageRow]) -> str:
     """The CSV export of ``rows`` (one line per village)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         v, verdict = row.inputs, row.verdict
@@ -459,7 +459,7 @@ def get_snapshot_csv(
 ) -> Response:
     """The snapshot of a past day as CSV."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(["village_code", "district_code", "verdict", "since_wib", "failing_checks",
                      "policy_version"])
     for r in snapshot(session, end_of_day_wib(on), district=district):
