@@ -14,6 +14,7 @@ from inventory.db import get_engine
 logger = logging.getLogger(__name__)
 
 ROUTERS = (
+    "api.params",
     "api.routes.health",
     "api.routes.inventory",
     "api.routes.readiness",

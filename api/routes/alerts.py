@@ -27,6 +27,7 @@ from alerts.incidents import (
 from alerts.models import Incident
 from alerts.sla import ReportError, SlaReport, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
+from api.params import InputDateTime, text_query
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
 logger = logging.getLogger(__name__)
@@ -192,13 +193,13 @@ async def receive_alerts(
 def incidents(
     session: SessionDep,
     status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    site: Annotated[str | None, Query(max_length=64)] = None,
-    device: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    site: Annotated[str | None, text_query(64)] = None,
+    device: Annotated[str | None, text_query(64)] = None,
     severity: Annotated[Literal["critical", "warning", "info"] | None, Query()] = None,
-    alertname: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    alertname: Annotated[str | None, text_query(64)] = None,
+    since: Annotated[InputDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[IncidentOut]:
     """Incidents, newest first, filtered by status, district, village, site, device,
@@ -250,9 +251,9 @@ def sla_report_route(
     session: SessionDep,
     settings: SettingsDep,
     month: MonthQ,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    cohort: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    cohort: Annotated[str | None, text_query(64)] = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response:
     """Monthly SLA per village, district and cohort; each outage attributed to the upstream
@@ -282,9 +283,9 @@ def sla_page(
     session: SessionDep,
     settings: SettingsDep,
     month: Annotated[str | None, Query()] = None,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    cohort: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    cohort: Annotated[str | None, text_query(64)] = None,
 ) -> HTMLResponse:
     """The SLA report as a page (Bahasa Indonesia and English)."""
     month = month or utcnow().astimezone(WIB).strftime("%Y-%m")

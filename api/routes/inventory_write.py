@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, FastAPI, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import EngineerDep, TechnicianDep, audit
 from api.deps import SessionDep
+from api.params import InputDateTime, SlugId, printable
 from api.readiness.board import invalidate_all
-from api.readiness.fields import UtcDateTime
 from api.routes.inventory import DeviceOut as DevicePublic
 from api.routes.inventory import FacilityOut
 from api.routes.inventory import SiteOut as SitePublic
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["inventory-write"])
 
-SlugPath = Annotated[str, Path(pattern=SLUG, max_length=64)]
+SlugPath = SlugId
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -58,8 +58,12 @@ class FacilityIn(BaseModel):
     value: int = Field(ge=0, le=1000)
     evidence: str | None = Field(None, max_length=512,
                                  description="Document or photo reference")
-    attested_at: UtcDateTime | None = Field(None, description="Default: now")
-    expires_at: UtcDateTime | None = None
+    attested_at: InputDateTime | None = Field(None, description="Default: now")
+    expires_at: InputDateTime | None = None
+
+    _printable = field_validator("evidence")(
+        lambda v: printable(v, "evidence", multiline=True)
+    )
 
 
 class SiteBase(BaseModel):
@@ -73,6 +77,11 @@ class SiteBase(BaseModel):
     lat: Lat | None = None
     lon: Lon | None = None
     address: str | None = Field(None, max_length=255)
+
+    @field_validator("name", "address")
+    @classmethod
+    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return printable(value, info.field_name or "-", multiline=info.field_name == "address")
 
 
 class SiteCreate(SiteBase):
@@ -98,9 +107,14 @@ class DeviceBase(BaseModel):
     ssh_port: int | None = Field(None, ge=1, le=65535)
     vendor: str | None = Field(None, max_length=64)
     model: str | None = Field(None, max_length=64)
-    snmp_profile: str | None = Field(None, max_length=64)
-    ssh_profile: str | None = Field(None, max_length=64)
+    snmp_profile: str | None = Field(None, max_length=64, pattern=SLUG)
+    ssh_profile: str | None = Field(None, max_length=64, pattern=SLUG)
     enabled: bool | None = None
+
+    @field_validator("vendor", "model")
+    @classmethod
+    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return printable(value, info.field_name or "-")
 
     @field_validator("address")
     @classmethod

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 
 from api.auth import TechnicianDep, ViewerDep, audit
 from api.deps import SessionDep
+from api.params import IntId
 from core.settings import Settings
 from playbooks.api_views import (
     RolloutCreate,
@@ -116,7 +117,7 @@ def get_rollouts(
 
 
 @router.get("/{rollout_id}", response_model=RolloutDetail, responses={404: {}})
-def get_rollout(rollout_id: int, session: SessionDep, _principal: ViewerDep) -> RolloutDetail:
+def get_rollout(rollout_id: IntId, session: SessionDep, _principal: ViewerDep) -> RolloutDetail:
     """One rollout with every kiosk's state, last task and message (viewer or above)."""
     detail = rollout_detail(session, rollout_id)
     if detail is None:
