@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from core.settings import get_settings
 from inventory.db import get_engine, session_scope
@@ -49,7 +49,7 @@ class ListKind(StrEnum):
     DISTRICTS = "districts"
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     return get_engine(get_settings().database_url)
 
 

@@ -70,3 +70,30 @@ def test_concurrent_attestations_of_one_facility(any_engine: Engine, tmp_path: P
                 )
                 assert audited == WRITERS
     app.state.engine.dispose()
+
+
+def test_concurrent_creation_of_one_site_names_no_driver_error(
+    any_engine: Engine, tmp_path: Path
+) -> None:
+    """Creating the same site at once: one 201, the rest 409 in plain words."""
+    with session_scope(any_engine) as session:
+        import_paths(session, [REGIONS])
+        token = create_token(session, "eng", Role.ENGINEER)[1]
+    url = any_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, run_poller=False))
+    with TestClient(app) as client:
+        start = threading.Barrier(WRITERS)
+
+        def create(n: int) -> httpx.Response:
+            start.wait()
+            return client.post("/api/v1/sites", headers={"Authorization": f"Bearer {token}"},
+                               json={"id": "pop-baru", "name": f"PoP {n}", "kind": "pop",
+                                     "village_code": "35.10.15"})
+
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            answers = list(pool.map(create, range(WRITERS)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] + [409] * (WRITERS - 1), [r.text for r in answers]
+    for r in answers:
+        assert not any(w in r.text for w in ("Integrity", "Unique", "UNIQUE", "psycopg")), r.text
+    app.state.engine.dispose()
