@@ -14,7 +14,6 @@ not listed.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -38,6 +37,7 @@ from collectors.store import (
     availability_many,
     village_uplink_availability,
 )
+from core.csvcells import SafeDictWriter
 from core.errors import KentonganError
 from core.timeutil import WIB, as_utc, utcnow
 from inventory.choices import OUTAGE_STATUSES, SERVICE_POINT_KINDS, DeviceStatus, LinkStatus
@@ -440,7 +440,7 @@ def format_duration(seconds: float, lang: str = "id") -> str:
 def to_csv(report: SlaReport) -> str:
     """One CSV row per village, district and cohort."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = SafeDictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in report.rows():
         writer.writerow(row.model_dump(include=set(CSV_FIELDS)))

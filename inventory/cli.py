@@ -60,12 +60,19 @@ def import_command(
     prune: bool = typer.Option(
         False, "--prune", help="Delete items of the imported kinds that the files no longer list."
     ),
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        help="With --prune: confirm deleting every item of a kind, or more than 10 % of one.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Import inventory files: all of it lands, or nothing changes.
 
     Example:  kentongan inventory import examples/banyuwangi/regions.csv
     examples/banyuwangi/inventory.yaml
+
+    Example:  kentongan inventory import fleet/ --prune --dry-run   (lists what would go)
     """
     from inventory.importer import import_paths
 
@@ -89,7 +96,14 @@ def import_command(
     engine = _engine()
     try:
         with progress, session_scope(engine) as session:
-            report = import_paths(session, paths, dry_run=dry_run, prune=prune, progress=hook)
+            report = import_paths(
+                session,
+                paths,
+                dry_run=dry_run,
+                prune=prune,
+                confirm_prune=yes,
+                progress=hook,
+            )
     except ImportRejected as exc:
         for problem in exc.problems:
             sys.stderr.write(f"{problem}\n")
@@ -111,6 +125,13 @@ def import_command(
             kind, f"{c.created:,}", f"{c.updated:,}", f"{c.unchanged:,}", f"{c.deleted:,}"
         )
     console.print(table)
+    for kind, ids in report.pruned.items():
+        verb = "would delete" if dry_run else "deleted"
+        console.print(
+            f"{kind}: {verb} {len(ids):,}: {', '.join(ids)}", highlight=False, soft_wrap=True
+        )
+    for warning in report.prune_warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if not report.changed:
         console.print("nothing changed: the inventory already matches these files")
 

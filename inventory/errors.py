@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.errors import KentonganError
@@ -19,6 +20,29 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.field}: {self.reason}"
+
+
+class ProblemList(list[Problem]):
+    """The problems of one import: the first ``limit`` are kept, all are counted.
+
+    A file with a million bad rows thus costs a counter, not a million messages.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.total = 0
+
+    def append(self, problem: Problem) -> None:
+        """Keep ``problem`` if there is room; count it in any case."""
+        self.total += 1
+        if len(self) < self.limit:
+            super().append(problem)
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """:meth:`append` each of ``problems``."""
+        for problem in problems:
+            self.append(problem)
 
 
 class InventoryError(KentonganError):

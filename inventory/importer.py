@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core.timeutil import as_utc
 from inventory.choices import SERVICE_POINT_KINDS, VILLAGE_LEVELS, RegionLevel
 from inventory.db import Base
-from inventory.errors import ImportRejected, Problem
+from inventory.errors import ImportRejected, Problem, ProblemList
 from inventory.models import (
     Device,
     Link,
@@ -50,7 +50,12 @@ from inventory.sources import KINDS, Record, Source, expand_paths, open_sources
 logger = logging.getLogger(__name__)
 
 CHUNK = 5000
-MAX_PROBLEMS = 10_000
+#: Problems kept (and shown); beyond this an import only counts them.
+MAX_PROBLEMS = 1_000
+#: ``--prune`` asks for ``--yes`` before deleting more than this share of a kind.
+PRUNE_SHARE = 0.10
+#: Ids named in a prune refusal (all of them are in the dry run's report).
+PRUNE_IDS_SHOWN = 20
 
 MODELS: dict[str, tuple[type[Base], str, type[BaseModel]]] = {
     "regions": (Region, "code", RegionIn),
@@ -92,6 +97,10 @@ class ImportReport:
     counts: dict[str, KindCounts] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     dry_run: bool = False
+    #: Ids ``--prune`` deletes (or, in a dry run, would delete), per kind, sorted.
+    pruned: dict[str, list[str]] = field(default_factory=dict)
+    #: Why ``--prune`` would need ``--yes`` (a dry run reports instead of refusing).
+    prune_warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -102,6 +111,8 @@ class ImportReport:
             "dry_run": self.dry_run,
             "changed": self.changed,
             "files": self.files,
+            "pruned": self.pruned,
+            "prune_warnings": self.prune_warnings,
             "counts": {
                 k: {
                     "created": c.created,
@@ -147,13 +158,16 @@ class Importer:
         session: Session,
         *,
         prune: bool = False,
+        confirm_prune: bool = False,
+        dry_run: bool = False,
         progress: ProgressHook | None = None,
     ) -> None:
         self.session = session
         self.prune = prune
+        self.confirm_prune = confirm_prune
+        self.dry_run = dry_run
         self.progress = progress
-        self.problems: list[Problem] = []
-        self._overflow = 0
+        self.problems = ProblemList(MAX_PROBLEMS)
         self.report = ImportReport()
         self.seen: dict[str, dict[str, tuple[str, int]]] = {k: {} for k in KINDS}
         self._known: dict[str, set[str]] = {}
@@ -166,22 +180,17 @@ class Importer:
     # -- problems -----------------------------------------------------------------------
     @property
     def problem_count(self) -> int:
-        return len(self.problems) + self._overflow
+        return self.problems.total
 
     def problem(
         self, record: Record | None, field_name: str, reason: str, *, file: str | None = None
     ) -> None:
-        if len(self.problems) >= MAX_PROBLEMS:
-            self._overflow += 1
+        if record is not None:
+            self.problems.append(
+                Problem(record.file, record.line_of(field_name.split(".")[0]), field_name, reason)
+            )
         else:
-            if record is not None:
-                self.problems.append(
-                    Problem(
-                        record.file, record.line_of(field_name.split(".")[0]), field_name, reason
-                    )
-                )
-            else:
-                self.problems.append(Problem(file or "-", None, field_name, reason))
+            self.problems.append(Problem(file or "-", None, field_name, reason))
 
     @property
     def writing(self) -> bool:
@@ -678,7 +687,9 @@ class Importer:
             model, key, _ = MODELS[kind]
             present = set(self.session.scalars(select(getattr(model, key))))
             doomed[kind] = present - set(self.seen[kind])
+            self._guard_prune(kind, doomed[kind], len(present))
         self._check_prune_references(doomed)
+        self.report.pruned = {k: sorted(ids) for k, ids in doomed.items() if ids}
         if not self.writing:
             return
         for kind in order:
@@ -699,6 +710,34 @@ class Importer:
                     )
                 self.session.execute(delete(model).where(getattr(model, key).in_(chunk)))
             self.report.counts[kind].deleted += len(ids)
+
+    def _guard_prune(self, kind: str, ids: set[str], present: int) -> None:
+        """Refuse (or, in a dry run, warn about) a prune that empties a kind or deletes more
+        than :data:`PRUNE_SHARE` of it, unless it was confirmed."""
+        if not ids or self.confirm_prune:
+            return
+        label = LABELS[kind]
+        if not self.seen[kind]:
+            why = f"the input lists no {label} at all: --prune would delete all {present}"
+        elif len(ids) > PRUNE_SHARE * present:
+            why = (
+                f"--prune would delete {len(ids)} of {present} {label}(s), "
+                f"more than {PRUNE_SHARE:.0%}"
+            )
+        else:
+            return
+        shown = ", ".join(sorted(ids)[:PRUNE_IDS_SHOWN])
+        more = f" and {len(ids) - PRUNE_IDS_SHOWN} more" if len(ids) > PRUNE_IDS_SHOWN else ""
+        if self.dry_run:
+            self.report.prune_warnings.append(f"{kind}: {why}; needs --yes")
+            return
+        self.problem(
+            None,
+            "prune",
+            f"{kind}: {why} ({shown}{more}). Check that the files are complete, see the ids "
+            "with --dry-run, and confirm with --yes",
+            file="--prune",
+        )
 
     def _check_prune_references(self, doomed: dict[str, set[str]]) -> None:
         gone_devices = doomed.get("devices", set())
@@ -755,13 +794,19 @@ def import_paths(
     *,
     dry_run: bool = False,
     prune: bool = False,
+    confirm_prune: bool = False,
     progress: ProgressHook | None = None,
 ) -> ImportReport:
     """Import ``paths`` in one transaction: all of it lands, or nothing changes.
 
-    Raises :class:`ImportRejected` listing every problem found.
+    With ``prune``, rows of the imported kinds that the files no longer list are deleted;
+    emptying a kind, or deleting more than 10 % of one, needs ``confirm_prune`` (a dry run
+    reports it in ``prune_warnings`` instead). Raises :class:`ImportRejected` listing the
+    first :data:`MAX_PROBLEMS` problems and their total.
     """
-    importer = Importer(session, prune=prune, progress=progress)
+    importer = Importer(
+        session, prune=prune, confirm_prune=confirm_prune, dry_run=dry_run, progress=progress
+    )
     try:
         report = importer.run(paths)
     except BaseException:
@@ -769,7 +814,7 @@ def import_paths(
         raise
     if importer.problem_count:
         session.rollback()
-        raise ImportRejected(importer.problems, total=importer.problem_count)
+        raise ImportRejected(list(importer.problems), total=importer.problem_count)
     report.dry_run = dry_run
     if dry_run:
         session.rollback()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,6 +51,9 @@ INLINE_SECRETS = {
     "secret": "an *_env or *_file reference",
     "token": "an *_env or *_file reference",
 }
+
+#: Free-text fields where a line break or tab is text; everywhere else it is refused.
+MULTILINE_FIELDS = frozenset({"address", "evidence", "reason", "description"})
 
 _TRUE = {"true", "yes", "y", "1", "ya", "on"}
 _FALSE = {"false", "no", "n", "0", "tidak", "off"}
@@ -113,8 +118,39 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def control_character(text: str, *, multiline: bool = False) -> str | None:
+    """Why ``text`` is refused (NUL or another control character), or None when it is clean.
+
+    Names and ids must be printable; ``multiline`` text may also hold tabs and line breaks.
+    """
+    allowed = "\t\n\r" if multiline else ""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            return (
+                f"contains the control character U+{ord(char):04X} at position {position}; "
+                "remove it (names and ids must be printable text)"
+            )
+    return None
+
+
+def refuse_control_characters(value: Any, field_name: str) -> Any:
+    """Raise ValueError when a string (or a list of them) in ``field_name`` holds one."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str):
+            why = control_character(text, multiline=field_name in MULTILINE_FIELDS)
+            if why:
+                raise ValueError(why)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_control_characters(value, info.field_name or "")
 
 
 class RegionIn(Strict):
@@ -321,21 +357,34 @@ class LinkIn(Strict):
         return self
 
 
-def _reject_inline_secrets(data: Any) -> Any:
-    if isinstance(data, dict):
-        for key in data:
-            if key in INLINE_SECRETS:
-                raise ValueError(
-                    f"secret written inline in {key!r}: secrets are never stored; "
-                    f"use {INLINE_SECRETS[key]}"
-                )
-    return data
+class _NoInlineSecrets(Strict):
+    """Keys that would put a secret inline: each one given is refused on its own (so every
+    inline secret of a line is reported, not only the first), and its value never echoed."""
+
+    community: Any = Field(default=None, exclude=True)
+    auth_key: Any = Field(default=None, exclude=True)
+    priv_key: Any = Field(default=None, exclude=True)
+    auth_password: Any = Field(default=None, exclude=True)
+    priv_password: Any = Field(default=None, exclude=True)
+    password: Any = Field(default=None, exclude=True)
+    private_key: Any = Field(default=None, exclude=True)
+    secret: Any = Field(default=None, exclude=True)
+    token: Any = Field(default=None, exclude=True)
+
+    @field_validator(*INLINE_SECRETS, mode="before")
+    @classmethod
+    def _inline(cls, value: Any, info: ValidationInfo) -> Any:
+        key = info.field_name or "-"
+        raise ValueError(
+            f"secret written inline in {key!r}: secrets are never stored; "
+            f"use {INLINE_SECRETS[key]}"
+        )
 
 
 EnvName = Annotated[str | None, BeforeValidator(_blank_to_none), Field(pattern=ENV_NAME)]
 
 
-class SnmpProfileIn(Strict):
+class SnmpProfileIn(_NoInlineSecrets):
     name: Slug
     version: Annotated[SnmpVersion, BeforeValidator(lambda v: str(v).lower().lstrip("v"))]
     community_env: EnvName = None
@@ -356,8 +405,6 @@ class SnmpProfileIn(Strict):
     priv_key_env: EnvName = None
     priv_key_file: OptStr = None
 
-    _no_inline = model_validator(mode="before")(lambda data: _reject_inline_secrets(data))
-
     @model_validator(mode="after")
     def _complete(self) -> SnmpProfileIn:
         if self.version == SnmpVersion.V2C:
@@ -375,15 +422,13 @@ class SnmpProfileIn(Strict):
         return self
 
 
-class SshProfileIn(Strict):
+class SshProfileIn(_NoInlineSecrets):
     name: Slug
     username: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
     key_file: OptStr = None
     password_env: EnvName = None
     password_file: OptStr = None
     known_hosts_file: OptStr = None
-
-    _no_inline = model_validator(mode="before")(lambda data: _reject_inline_secrets(data))
 
     @model_validator(mode="after")
     def _complete(self) -> SshProfileIn:

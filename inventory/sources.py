@@ -122,6 +122,46 @@ def _mapping_lines(node: yaml.Node) -> dict[str, int]:
     return lines
 
 
+def duplicate_keys(name: str, root: yaml.Node) -> list[Problem]:
+    """Keys given twice in one mapping, anywhere under ``root``: YAML loaders keep the last
+    silently, so a second ``address:`` would quietly win. Each names both lines."""
+    found: list[Problem] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "-")]
+    while stack:
+        node, where = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, where) for item in reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    text = str(key.value)
+                    if text == "<<" and key.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    if text in first:
+                        found.append(
+                            Problem(
+                                name,
+                                line,
+                                text,
+                                f"duplicate key {text!r} (lines {first[text]} and {line}); "
+                                "keep one",
+                            )
+                        )
+                    else:
+                        first[text] = line
+                    stack.append((value, text))
+                else:
+                    stack.append((value, where))
+    found.sort(key=lambda p: p.line or 0)
+    return found
+
+
 def _yaml_sources(path: Path, problems: list[Problem]) -> list[Source]:
     name = str(path)
     raw = path.read_bytes()
@@ -158,6 +198,10 @@ def _yaml_sources(path: Path, problems: list[Problem]) -> list[Source]:
             )
         )
         return []
+    duplicates = duplicate_keys(name, root)
+    if duplicates:
+        problems.extend(duplicates)
+        return []
     loader = _Loader("")
     by_kind: dict[str, list[Record]] = {}
     for key_node, value_node in root.value:
@@ -182,6 +226,7 @@ def _yaml_sources(path: Path, problems: list[Problem]) -> list[Source]:
         if not isinstance(value_node, yaml.SequenceNode):
             problems.append(Problem(name, line, key, "must be a list of items"))
             continue
+        by_kind.setdefault(key, [])  # an empty list is an input (``--prune`` guards it)
         for item in value_node.value:
             item_line = item.start_mark.line + 1
             if not isinstance(item, yaml.MappingNode):

@@ -80,6 +80,7 @@ PACKAGES: tuple[Package, ...] = (
         "api",
         cli="api.cli",
         installers=(
+            "api.params",
             "api.routes.health",
             "api.routes.inventory",
             "api.routes.readiness",

@@ -11,7 +11,10 @@ from core.timeutil import as_utc
 
 
 def _utc(value: datetime) -> datetime:
-    return as_utc(value)
+    try:
+        return as_utc(value)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -14:00
+        raise ValueError("out of range: the time cannot be given in UTC") from None
 
 
 #: A datetime always given out as aware UTC (SQLite hands back naive values).

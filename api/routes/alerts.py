@@ -27,6 +27,7 @@ from alerts.incidents import (
 from alerts.models import Incident
 from alerts.sla import ReportError, SlaReport, format_duration, sla_report, to_csv
 from api.deps import SessionDep, SettingsDep
+from api.params import InputDateTime, text_query
 from api.readiness.policy import Cohort, load_policy
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
@@ -195,13 +196,13 @@ async def receive_alerts(
 def incidents(
     session: SessionDep,
     status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    site: Annotated[str | None, Query(max_length=64)] = None,
-    device: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    site: Annotated[str | None, text_query(64)] = None,
+    device: Annotated[str | None, text_query(64)] = None,
     severity: Annotated[Literal["critical", "warning", "info"] | None, Query()] = None,
-    alertname: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    alertname: Annotated[str | None, text_query(64)] = None,
+    since: Annotated[InputDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[IncidentOut]:
     """Incidents, newest first, filtered by status, district, village, site, device,
@@ -265,9 +266,9 @@ def sla_report_route(
     session: SessionDep,
     settings: SettingsDep,
     month: MonthQ,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    cohort: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    cohort: Annotated[str | None, text_query(64)] = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response:
     """Monthly SLA per village, district and cohort; each outage attributed to the upstream
@@ -289,9 +290,9 @@ def sla_page(
     session: SessionDep,
     settings: SettingsDep,
     month: Annotated[str | None, Query()] = None,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    village: Annotated[str | None, Query(max_length=16)] = None,
-    cohort: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    village: Annotated[str | None, text_query(16)] = None,
+    cohort: Annotated[str | None, text_query(64)] = None,
     lang: Annotated[Literal["id", "en"], Query()] = "id",
 ) -> HTMLResponse:
     """The SLA report as a page (Bahasa Indonesia and English; durations in ``lang``)."""

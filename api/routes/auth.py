@@ -20,6 +20,7 @@ from api.auth import (
 )
 from api.deps import SessionDep
 from api.models import ApiToken, AuditEntry
+from api.params import IntId, text_query
 from api.readiness.fields import UtcDateTime
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -52,7 +53,9 @@ class TokenCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=128,
+                      pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+                      description="Printable, not blank")
     role: Role
 
 
@@ -109,7 +112,7 @@ def post_token(body: TokenCreate, principal: AdminDep, session: SessionDep) -> T
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenPublic)
-def delete_token(token_id: int, principal: AdminDep, session: SessionDep) -> TokenPublic:
+def delete_token(token_id: IntId, principal: AdminDep, session: SessionDep) -> TokenPublic:
     """Revoke a token (admin)."""
     try:
         row = revoke_token(session, token_id)
@@ -125,9 +128,9 @@ def delete_token(token_id: int, principal: AdminDep, session: SessionDep) -> Tok
 def get_audit(
     principal: AdminDep,
     session: SessionDep,
-    actor: str | None = None,
-    action: str | None = None,
-    target: str | None = None,
+    actor: Annotated[str | None, text_query(128)] = None,
+    action: Annotated[str | None, text_query(64)] = None,
+    target: Annotated[str | None, text_query(256)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, optional_principal, require_role
 from api.deps import SessionDep
+from api.params import SlugId, text_query
 from api.readiness.fields import UtcDateTime
 from inventory.models import Device, Link, Region, Site, SiteFacility
 from inventory.query import DeviceFilter, SiteFilter
@@ -158,7 +159,7 @@ def list_sites(
     _caller: Reader,
     district: Code = None,
     village: Code = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
+    kind: Annotated[str | None, text_query(32)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Any:
@@ -169,7 +170,7 @@ def list_sites(
 
 
 @router.get("/sites/{site_id}", response_model=SiteDetail)
-def get_site(site_id: str, session: SessionDep, _caller: Reader) -> SiteDetail:
+def get_site(site_id: SlugId, session: SessionDep, _caller: Reader) -> SiteDetail:
     """One site with its facilities (attestations), devices and upstream links."""
     site = session.get(Site, site_id)
     if site is None:
@@ -194,8 +195,8 @@ def list_devices(
     _caller: Viewer,
     district: Code = None,
     village: Code = None,
-    site: Annotated[str | None, Query(max_length=64)] = None,
-    role: Annotated[str | None, Query(max_length=16)] = None,
+    site: Annotated[str | None, text_query(64)] = None,
+    role: Annotated[str | None, text_query(16)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Any:
@@ -206,7 +207,7 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceDetail)
-def get_device(device_id: str, session: SessionDep, _caller: Viewer) -> DeviceDetail:
+def get_device(device_id: SlugId, session: SessionDep, _caller: Viewer) -> DeviceDetail:
     """One device and what it depends on (parent devices and links, nearest first)."""
     device = session.get(Device, device_id)
     if device is None:
@@ -225,7 +226,7 @@ def list_links(
     session: SessionDep,
     _caller: Viewer,
     medium: Annotated[str | None, Query(pattern="^(fibre|radio|vsat|lte)$")] = None,
-    device: Annotated[str | None, Query(max_length=64)] = None,
+    device: Annotated[str | None, text_query(64)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Any:
@@ -239,7 +240,7 @@ def list_links(
 
 
 @router.get("/links/{link_id}", response_model=LinkOut)
-def get_link(link_id: str, session: SessionDep, _caller: Viewer) -> Any:
+def get_link(link_id: SlugId, session: SessionDep, _caller: Viewer) -> Any:
     """One link."""
     link = session.get(Link, link_id)
     if link is None:

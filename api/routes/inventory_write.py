@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, FastAPI, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import EngineerDep, TechnicianDep, audit
 from api.deps import SessionDep
+from api.params import InputDateTime, SlugId, printable
 from api.readiness.board import invalidate_all
-from api.readiness.fields import UtcDateTime
 from api.routes.inventory import DeviceOut as DevicePublic
 from api.routes.inventory import FacilityOut
 from api.routes.inventory import SiteOut as SitePublic
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["inventory-write"])
 
-SlugPath = Annotated[str, Path(pattern=SLUG, max_length=64)]
+SlugPath = SlugId
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,8 +58,12 @@ class FacilityIn(BaseModel):
     value: int = Field(ge=0, le=1000)
     evidence: str | None = Field(None, max_length=512,
                                  description="Document or photo reference")
-    attested_at: UtcDateTime | None = Field(None, description="Default: now")
-    expires_at: UtcDateTime | None = None
+    attested_at: InputDateTime | None = Field(None, description="Default: now")
+    expires_at: InputDateTime | None = None
+
+    _printable = field_validator("evidence")(
+        lambda v: printable(v, "evidence", multiline=True)
+    )
 
 
 class SiteBase(BaseModel):
@@ -72,6 +77,11 @@ class SiteBase(BaseModel):
     lat: Lat | None = None
     lon: Lon | None = None
     address: str | None = Field(None, max_length=255)
+
+    @field_validator("name", "address")
+    @classmethod
+    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return printable(value, info.field_name or "-", multiline=info.field_name == "address")
 
 
 class SiteCreate(SiteBase):
@@ -97,9 +107,14 @@ class DeviceBase(BaseModel):
     ssh_port: int | None = Field(None, ge=1, le=65535)
     vendor: str | None = Field(None, max_length=64)
     model: str | None = Field(None, max_length=64)
-    snmp_profile: str | None = Field(None, max_length=64)
-    ssh_profile: str | None = Field(None, max_length=64)
+    snmp_profile: str | None = Field(None, max_length=64, pattern=SLUG)
+    ssh_profile: str | None = Field(None, max_length=64, pattern=SLUG)
     enabled: bool | None = None
+
+    @field_validator("vendor", "model")
+    @classmethod
+    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return printable(value, info.field_name or "-")
 
     @field_validator("address")
     @classmethod
@@ -133,9 +148,31 @@ def _commit(session: SessionDep) -> None:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise HTTPException(status_code=409, detail="conflicts with the inventory: "
-                            f"{type(exc.orig).__name__}") from exc
+        logger.info("inventory write refused by the database: %s", exc.orig)
+        raise HTTPException(status_code=409, detail="conflicts with the inventory (changed "
+                            "meanwhile by someone else?): reload and try again") from exc
     invalidate_all()
+
+
+_FACILITY_FIELDS = ("value", "attested_by", "attested_at", "evidence", "expires_at")
+
+
+def _upsert_facility(session: SessionDep, values: dict[str, Any]) -> SiteFacility:
+    """Insert or update one attestation in a single statement (``INSERT … ON CONFLICT DO
+    UPDATE``), so that two people attesting the same facility at once both succeed: the
+    last one wins, and neither sees a unique-key error."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(SiteFacility).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SiteFacility.site_id, SiteFacility.facility],
+        set_={f: getattr(stmt.excluded, f) for f in _FACILITY_FIELDS},
+    )
+    session.execute(stmt)
+    row = session.get(SiteFacility, (values["site_id"], values["facility"]),
+                      populate_existing=True)
+    assert row is not None
+    return row
 
 
 @router.put("/sites/{site_id}/facilities/{facility}", response_model=FacilityOut,
@@ -152,17 +189,14 @@ def put_facility(site_id: SlugPath, facility: Facility, body: FacilityIn,
     expires_at = as_utc(body.expires_at) if body.expires_at else None
     if expires_at is not None and expires_at <= attested_at:
         raise HTTPException(status_code=422, detail="expires_at must be after attested_at")
-    fields = ["value", "attested_by", "attested_at", "evidence", "expires_at"]
-    row = session.get(SiteFacility, (site_id, facility.value))
-    before = _plain(row, fields) if row is not None else {}
-    if row is None:
-        row = SiteFacility(site_id=site_id, facility=facility.value, value=body.value)
-        session.add(row)
-    row.value = body.value
-    row.attested_by = principal.name
-    row.attested_at = attested_at
-    row.evidence = body.evidence
-    row.expires_at = expires_at
+    fields = list(_FACILITY_FIELDS)
+    old = session.get(SiteFacility, (site_id, facility.value))
+    before = _plain(old, fields) if old is not None else {}
+    row = _upsert_facility(session, {
+        "site_id": site_id, "facility": facility.value, "value": body.value,
+        "attested_by": principal.name, "attested_at": attested_at, "evidence": body.evidence,
+        "expires_at": expires_at,
+    })
     audit(session, principal, action="facility.attest", target=f"site:{site_id}/{facility}",
           details={"changes": _changes(before, _plain(row, fields))})
     _commit(session)

@@ -8,12 +8,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from api.deps import SessionDep
+from api.params import text_query
 from collectors.exposition import CONTENT_TYPE, Family, LabelSet
 from collectors.metrics import StoreCollector
 from collectors.probe import ProbeError, probe
@@ -129,8 +130,8 @@ async def probe_route(request: Request, session: SessionDep) -> Response:
 @router.get("/api/v1/sd/prometheus", response_model=list[TargetGroup])
 def service_discovery(
     session: SessionDep,
-    district: Annotated[str | None, Query(max_length=16)] = None,
-    role: Annotated[str | None, Query(max_length=16)] = None,
+    district: Annotated[str | None, text_query(16)] = None,
+    role: Annotated[str | None, text_query(16)] = None,
 ) -> Response:
     """Prometheus http_sd: one target group per device (target = device id, for
     ``/probe``), with its inventory labels and ``upstream_1`` … ``upstream_N`` (the fibre

@@ -4,7 +4,6 @@ viewer token or above."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date
 from enum import StrEnum
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import ReaderDep
 from api.deps import SessionDep
+from api.params import InputDate, RegionCodePath, text_query
 from api.readiness.board import Board, CheckTally, Counts, VillageRow
 from api.readiness.engine import CheckResult, Reason, Status, VerdictStatus
 from api.readiness.fields import UtcDateTime
@@ -26,6 +26,7 @@ from api.readiness.service import (
     snapshot,
     village_history,
 )
+from core.csvcells import SafeWriter
 from core.timeutil import format_wib
 from inventory.choices import SiteKind
 
@@ -316,7 +317,7 @@ async def list_villages(
     verdict: VerdictStatus | None = None,
     failing_check: Annotated[CheckId | None, Query(description="A mandatory check that did "
                                                    "not pass (fail, unknown or blocked)")] = None,
-    q: Annotated[str | None, Query(max_length=64, description="Name or code prefix")] = None,
+    q: Annotated[str | None, text_query(64, "Name or code prefix")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> VillagePage:
@@ -332,7 +333,7 @@ async def list_villages(
 
 @router.get("/readiness/villages/{code}", response_model=VillageDetail,
             responses={404: {"description": "No such village"}})
-async def get_village(code: str, reader: ReaderDep, board: BoardDep) -> VillageDetail:
+async def get_village(code: RegionCodePath, reader: ReaderDep, board: BoardDep) -> VillageDetail:
     """One village with every check, its evidence and the blocking reasons."""
     row = board.by_code.get(code)
     if row is None:
@@ -342,7 +343,7 @@ async def get_village(code: str, reader: ReaderDep, board: BoardDep) -> VillageD
 
 @router.get("/readiness/villages/{code}/history", response_model=list[HistoryOut],
             responses={404: {"description": "No such village"}})
-def get_village_history(code: str, reader: ReaderDep, board: BoardDep,
+def get_village_history(code: RegionCodePath, reader: ReaderDep, board: BoardDep,
                         session: SessionDep) -> list[HistoryOut]:
     """When the village became qualified or lost it (newest first)."""
     if code not in board.by_code:
@@ -359,7 +360,7 @@ async def list_districts(reader: ReaderDep, board: BoardDep) -> Response:
 
 @router.get("/readiness/districts/{code}", response_model=DistrictSummary,
             responses={404: {"description": "No such kecamatan"}})
-async def get_district(code: str, reader: ReaderDep, board: BoardDep) -> DistrictSummary:
+async def get_district(code: RegionCodePath, reader: ReaderDep, board: BoardDep) -> DistrictSummary:
     """One kecamatan: counts per verdict and most common failing checks."""
     if code not in board.by_district:
         raise HTTPException(status_code=404, detail=f"no kecamatan with code {code!r}")
@@ -398,7 +399,7 @@ CSV_COLUMNS = ("village_code", "village_name", "district_code", "district_name",
 def readiness_csv(board: Board, rows: list[VillageRow]) -> str:
     """The CSV export of ``rows`` (one line per village)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         v, verdict = row.inputs, row.verdict
@@ -437,7 +438,7 @@ async def get_readiness_csv(
 def get_snapshot(
     reader: ReaderDep,
     session: SessionDep,
-    on: Annotated[date, Query(description="The day (WIB); the snapshot is its end")],
+    on: Annotated[InputDate, Query(description="The day (WIB); the snapshot is its end")],
     district: DistrictCode | None = None,
 ) -> SnapshotOut:
     """Every village's verdict as recorded at the end of a past day (evidence export)."""
@@ -454,12 +455,12 @@ def get_snapshot(
 def get_snapshot_csv(
     reader: ReaderDep,
     session: SessionDep,
-    on: Annotated[date, Query(description="The day (WIB); the snapshot is its end")],
+    on: Annotated[InputDate, Query(description="The day (WIB); the snapshot is its end")],
     district: DistrictCode | None = None,
 ) -> Response:
     """The snapshot of a past day as CSV."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(["village_code", "district_code", "verdict", "since_wib", "failing_checks",
                      "policy_version"])
     for r in snapshot(session, end_of_day_wib(on), district=district):

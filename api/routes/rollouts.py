@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, TechnicianDep, ViewerDep, audit
 from api.deps import SessionDep
+from api.params import IntId
 from core.settings import Settings
 from playbooks.api_views import (
     RolloutCreate,
@@ -156,7 +157,7 @@ def get_rollouts(
 
 
 @router.get("/{rollout_id}", response_model=RolloutDetail, responses={404: {}})
-def get_rollout(rollout_id: int, session: SessionDep, _principal: ViewerDep) -> RolloutDetail:
+def get_rollout(rollout_id: IntId, session: SessionDep, _principal: ViewerDep) -> RolloutDetail:
     """One rollout with every kiosk's state, last task and message (viewer or above)."""
     detail = rollout_detail(session, rollout_id)
     if detail is None:

@@ -1,5 +1,6 @@
 """Property-based fuzzing of the alerts and metrics operations from the OpenAPI schema
-(schemathesis, in-process ASGI): never a 5xx, responses in the promised shapes."""
+(schemathesis, in-process ASGI), with huge integers and extreme dates (years 1 and 9999,
+±14:00 offsets): never a 5xx, responses in the promised shapes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from core.settings import Settings
 from kentongan.app import create_app
 from tests.alerts.support import seed, set_all_up
 from tests.support.db import migrated_engine
+from tests.support.fuzzing import add_big_int_hooks, register_extreme_formats
+
+register_extreme_formats()
 
 TOKEN = "fuzz-webhook-token-0a1b"
 FUZZ = settings(max_examples=10, deadline=None, derandomize=True,
@@ -42,7 +46,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 
 @pytest.fixture(scope="module")
 def alerts_schema(fuzz_app: FastAPI) -> object:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    schema = add_big_int_hooks(schemathesis.openapi.from_asgi("/openapi.json", fuzz_app))
     return schema.include(tag=["alerts", "metrics"])
 
 

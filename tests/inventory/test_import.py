@@ -101,8 +101,9 @@ def test_prune_deletes_what_the_files_no_longer_list(
     )
     without = _import(engine, fewer)
     assert without.counts["devices"].deleted == 0  # no --prune: kept
-    pruned = _import(engine, fewer, prune=True)
+    pruned = _import(engine, fewer, prune=True, confirm_prune=True)  # 1 of 4: needs --yes
     assert pruned.counts["devices"].deleted == 1
+    assert pruned.pruned == {"devices": ["ups-kemiren"]}
     with Session(engine) as session:
         assert session.get(Device, "ups-kemiren") is None
 
