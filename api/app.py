@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import AccessGate
+from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from core.settings import Settings
 from inventory.db import get_engine
 
@@ -52,10 +54,27 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = get_engine(settings.database_url)
+    app.state.engine = get_engine(
+        settings.database_url, pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds,
+    )
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
+    # Routes that need bodies over settings.max_body_bytes add {path prefix: bytes} here.
+    app.state.body_limits = {}
     for name in ROUTERS:
         module = __import__(name, fromlist=["install"])
         module.install(app)
+    install_middleware(app, settings)
     return app
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: the access log, the body limit (before authentication and
+    parsing), then the access gate (who may reach the app at all)."""
+    app.add_middleware(AccessGate, settings=settings, engine=app.state.engine)
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
+                       timeout_seconds=settings.body_timeout_seconds,
+                       limits=app.state.body_limits)
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware)

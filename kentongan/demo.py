@@ -69,7 +69,8 @@ def point_inventory_at_fleet(
             path.write_text(community)
             path.chmod(0o600)
             profile = f"sim-{device_id}"[:64]
-            session.add(SnmpProfile(name=profile, version="2c", community_file=str(path)))
+            session.add(SnmpProfile(name=profile, version="2c", community_file=str(path),
+                                    allowed_networks=["127.0.0.0/8"]))
             session.execute(
                 update(Device)
                 .where(Device.id == device_id)
