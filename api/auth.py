@@ -391,7 +391,8 @@ class AccessGate:
         if header is None:
             if not self.settings.public_readiness:
                 await _deny(send, 401, "authentication required: this server is not public; "
-                                       "use an API token (Authorization: Bearer ktg_…)")
+                                       "use an API token with role viewer or above "
+                                       "(Authorization: Bearer ktg_…)")
                 return
             await self.app(scope, receive, send)
             return
