@@ -25,14 +25,6 @@ SECRET_QUERY_WORDS = ("token", "secret", "password", "passwd", "key", "auth", "c
 REDACTED = "[redacted]"
 
 
-class BodyTooLarge(Exception):
-    """Raised inside ``receive`` when the body passes its limit."""
-
-
-class BodyTimeout(Exception):
-    """Raised inside ``receive`` when the body does not arrive in time."""
-
-
 def _json_error(status: int, detail: str) -> tuple[dict[str, Any], dict[str, Any]]:
     body = json.dumps({"detail": detail}).encode()
     start = {
@@ -91,43 +83,50 @@ class BodyLimitMiddleware:
         received = 0
         deadline = time.monotonic() + self.timeout_seconds
         started = False
+        refused = False
+
+        async def refuse(status: int, detail: str) -> Message:
+            # Answer now, then tell the app the client left: whatever it sends is dropped.
+            nonlocal refused, started
+            if not started:
+                await _send_error(send, status, detail)
+                started = True
+            refused = True
+            return {"type": "http.disconnect"}
 
         async def limited_receive() -> Message:
             nonlocal received
+            if refused:
+                return {"type": "http.disconnect"}
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BodyTimeout
             try:
+                if remaining <= 0:
+                    raise TimeoutError
                 async with asyncio.timeout(remaining):
                     message = await receive()
             except TimeoutError:
-                raise BodyTimeout from None
+                logger.warning("request body refused: %s not received within %.0f s",
+                               scope.get("path"), self.timeout_seconds)
+                return await refuse(408, f"request body not received within "
+                                         f"{self.timeout_seconds:g} s")
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge
+                    logger.warning("request body refused: %s passed %d bytes while streaming",
+                                   scope.get("path"), limit)
+                    return await refuse(413, f"request body too large: the limit here is "
+                                             f"{limit} bytes")
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            logger.warning("request body refused: %s passed %d bytes while streaming",
-                           scope.get("path"), limit)
-            if not started:
-                await _send_error(send, 413, f"request body too large: the limit here is "
-                                             f"{limit} bytes")
-        except BodyTimeout:
-            logger.warning("request body refused: %s not received within %.0f s",
-                           scope.get("path"), self.timeout_seconds)
-            if not started:
-                await _send_error(send, 408, f"request body not received within "
-                                             f"{self.timeout_seconds:g} s")
+        await self.app(scope, limited_receive, tracking_send)
 
 
 async def _send_error(send: Send, status: int, detail: str) -> None:
