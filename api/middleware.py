@@ -165,6 +165,9 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        if access_logger.level == logging.NOTSET:
+            # on by default: the lines pass even when the root logger only shows warnings
+            access_logger.setLevel(logging.INFO)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

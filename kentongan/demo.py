@@ -285,7 +285,8 @@ def run_demo(
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
         # the simulated agents (own sessions) are stopped below rather than orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                    access_log=False)  # the app's own access log redacts secrets
     finally:
         if cutter is not None:
             cutter.stop()

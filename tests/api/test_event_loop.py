@@ -126,6 +126,7 @@ def test_probes_and_slow_uploads_do_not_stall_the_server(
                 time.sleep(0.3)
             assert _newest_poll(db) is not None, "the poller wrote nothing"
             result = asyncio.run(_storm(base, port, engineer, db))
+        log = (tmp_path / "serve.log").read_text()
     health, ages, probes, drips = result
     assert max(health) < 1.0, f"/healthz took {max(health):.2f} s under load"
     assert len(health) >= 20
@@ -135,6 +136,10 @@ def test_probes_and_slow_uploads_do_not_stall_the_server(
     assert live, "some probes of the live device answered"
     assert any(s == 429 for s, _ in probes), "the probe limit refused the excess"
     assert all(b" 408 " in d.split(b"\r\n", 1)[0] for d in drips), drips[:3]
+    # the access log is on by default in `kentongan serve`, and holds no token
+    assert '"GET /probe?target=olt-noc&module=snmp" 200' in log
+    assert "prometheus-scrape" in log and "loop-engineer" in log
+    assert SCRAPE not in log and engineer not in log
     print(f"\n/healthz under load: max {max(health) * 1000:.0f} ms over {len(health)} calls; "
           f"newest poll at most {max(ages):.1f} s old; probes: "
           f"{sum(s == 200 for s, _ in probes)} answered, {sum(s == 429 for s, _ in probes)} "
