@@ -104,9 +104,9 @@ def default_collector(module: str) -> Collector:
         from collectors.snmp import SnmpCollector
 
         return SnmpCollector(max_concurrency=1)
-    from collectors.ssh import SshCollector  # type: ignore[import-not-found]
+    from collectors.ssh import SshCollector
 
-    return SshCollector()  # type: ignore[no-any-return]
+    return SshCollector()
 
 
 class ObservationCollector:
@@ -235,9 +235,7 @@ async def run_prepared(
     finally:
         await collector.aclose()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(  # type: ignore[arg-type]
-        ObservationCollector(obs, links=prepared.links)
-    )
+    registry.register(ObservationCollector(obs, links=prepared.links))
     logger.debug("probe %s module=%s ok=%s", prepared.device_id, prepared.module, obs.ok)
     return generate_latest(registry)
 
