@@ -56,11 +56,11 @@ def _newest_poll(db: Path) -> float | None:
     return (datetime.now(UTC) - at).total_seconds()
 
 
-async def _drip(port: int, token: str, *, duration: float) -> bytes:
+async def _drip(port: int, token: str, path: str, *, duration: float) -> bytes:
     """POST a body one byte at a time; return the server's answer (or b"" if none)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body_len = 4096
-    writer.write((f"POST /api/v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
                   f"Content-Length: {body_len}\r\n\r\n").encode())
     await writer.drain()
@@ -174,8 +174,11 @@ async def _storm(base: str, port: int, engineer: str, db: Path
             return r.status_code, r.text
 
         watcher = asyncio.create_task(watch())
-        drips = [asyncio.create_task(_drip(port, engineer, duration=BODY_TIMEOUT + 6))
-                 for _ in range(50)]
+        # the webhook (async, reads its own body) and a sync JSON route, 25 each
+        drips = [asyncio.create_task(_drip(port, engineer,
+                                           "/api/v1/alerts" if i % 2 else "/api/v1/sites",
+                                           duration=BODY_TIMEOUT + 6))
+                 for i in range(50)]
         await asyncio.sleep(0.5)
         probes = list(await asyncio.gather(*(one_probe(i) for i in range(200))))
         drip_answers = list(await asyncio.gather(*drips))

@@ -195,6 +195,21 @@ def test_ansible_inventory_leaves_out_credentials_outside_the_networks(
     assert others, "kiosks inside the networks keep their credentials"
 
 
+def test_rollout_refuses_a_kiosk_outside_the_networks(fresh_env: ApiEnv) -> None:
+    from playbooks.errors import TargetError
+    from playbooks.targets import TargetFilter, select_targets
+
+    with Session(fresh_env.engine) as session:
+        kiosk = session.scalars(select(Device).where(Device.ssh_profile == "kiosk")
+                                .order_by(Device.id)).first()
+        assert kiosk is not None
+        assert select_targets(session, TargetFilter(devices=(kiosk.id,)))  # inside: fine
+        kiosk.address = "192.0.2.10"
+        session.commit()
+        with pytest.raises(TargetError, match="outside the allowed_networks of SSH profile"):
+            select_targets(session, TargetFilter(devices=(kiosk.id,)))
+
+
 def test_body_limit_before_authentication(api_env: ApiEnv) -> None:
     client = api_env.client
     big = b"{" + b" " * MIB + b"}"
