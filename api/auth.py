@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -300,23 +302,35 @@ _STATE_KEY = "principal"
 
 
 class ScrapeCredential:
-    """The scrape bearer token, read from ``settings.scrape_token_file`` (re-read when the
-    file changes, so it can be rotated without a restart).
+    """The scrape bearer token, read from ``settings.scrape_token_file`` and re-read when the
+    file changes (checked at most every ``recheck_seconds``), so it can be rotated without a
+    restart.
 
     An unreadable file is logged (with its path) and matches nothing; callers only ever
     learn "invalid or revoked API token".
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, recheck_seconds: float = 5.0) -> None:
         self.path = path
+        self.recheck_seconds = recheck_seconds
+        self._checked_at: float | None = None
         self._stamp: tuple[int, int] | None = None
         self._token: str | None = None
         self._warned = False
 
-    def current(self) -> str | None:
-        """The token now (blocking file access: call from a worker thread)."""
+    @property
+    def due(self) -> bool:
+        """True when the file should be looked at again (:meth:`refresh`, blocking)."""
         if self.path is None:
-            return None
+            return False
+        return (self._checked_at is None
+                or time.monotonic() - self._checked_at >= self.recheck_seconds)
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed (blocking file access: call from a thread)."""
+        if self.path is None:
+            return
+        self._checked_at = time.monotonic()
         try:
             st = self.path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
@@ -332,11 +346,10 @@ class ScrapeCredential:
                              self.path, exc.strerror or type(exc).__name__)
                 self._warned = True
             self._token, self._stamp = None, None
-        return self._token
 
     def matches(self, token: str) -> bool:
-        """True when ``token`` is the scrape token (constant-time comparison)."""
-        expected = self.current()
+        """True when ``token`` is the scrape token (constant-time; no file access)."""
+        expected = self._token
         return expected is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
@@ -346,10 +359,9 @@ def _gated(request: Request) -> Principal | None:
     return value if isinstance(value, Principal) else None
 
 
-def identify(session: Session, token: str, *, settings: Settings,
-             scrape: ScrapeCredential) -> Principal | None:
-    """The principal of a bearer ``token``: the webhook token, the scrape token or an API
-    token; None when it is none of them (blocking: call from a worker thread)."""
+def fixed_credential(token: str, *, settings: Settings,
+                     scrape: ScrapeCredential) -> Principal | None:
+    """The webhook or scrape principal when ``token`` is one of those (no I/O)."""
     webhook = settings.webhook_token
     if webhook is not None and hmac.compare_digest(
         token.encode(), webhook.get_secret_value().encode()
@@ -357,7 +369,7 @@ def identify(session: Session, token: str, *, settings: Settings,
         return WEBHOOK_PRINCIPAL
     if scrape.matches(token):
         return SCRAPE_PRINCIPAL
-    return authenticate(session, token)
+    return None
 
 
 class AccessGate:
@@ -375,11 +387,15 @@ class AccessGate:
     access log read it; routes do not look the token up again).
     """
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, engine: Engine,
+                 lookup_threads: int = 8) -> None:
         self.app = app
         self.settings = settings
         self.engine = engine
         self.scrape = ScrapeCredential(settings.scrape_token_file)
+        # API-token lookups get their own few threads: a flood of token-bearing requests
+        # cannot take the thread pool that sync routes (and /healthz) run in.
+        self.lookups = anyio.CapacityLimiter(lookup_threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in PUBLIC_PATHS:
@@ -402,11 +418,15 @@ class AccessGate:
             await _deny(send, 401, "malformed Authorization header; expected 'Bearer <token>'")
             return
 
-        def lookup() -> Principal | None:
-            with Session(bind=self.engine, expire_on_commit=False) as session:
-                return identify(session, token, settings=self.settings, scrape=self.scrape)
+        if self.scrape.due:
+            await anyio.to_thread.run_sync(self.scrape.refresh, limiter=self.lookups)
+        principal = fixed_credential(token, settings=self.settings, scrape=self.scrape)
+        if principal is None:
+            def lookup() -> Principal | None:
+                with Session(bind=self.engine, expire_on_commit=False) as session:
+                    return authenticate(session, token)
 
-        principal = await anyio.to_thread.run_sync(lookup)
+            principal = await anyio.to_thread.run_sync(lookup, limiter=self.lookups)
         if principal is None:
             await _deny(send, 401, "invalid or revoked API token")
             return
