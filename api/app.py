@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.auth import AccessGate
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from api.routes.metrics import ProbeShedder
 from core.settings import Settings
 from inventory.db import get_engine
 
@@ -70,11 +71,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Outermost first: the access log, the body limit (before authentication and
-    parsing), then the access gate (who may reach the app at all)."""
+    """Outermost first: the access log, the probe shedder (429 when ``/probe`` is full),
+    the body limit (before authentication and parsing), then the access gate (who may
+    reach the app at all)."""
     app.add_middleware(AccessGate, settings=settings, engine=app.state.engine)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        timeout_seconds=settings.body_timeout_seconds,
                        limits=app.state.body_limits)
+    app.add_middleware(ProbeShedder,
+                       limiter=lambda: getattr(app.state, "probe_limiter", None))
     if settings.access_log:
         app.add_middleware(AccessLogMiddleware)

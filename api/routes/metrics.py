@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import MetricsReaderDep, ScrapeDep
 from api.deps import SessionDep
@@ -107,14 +109,18 @@ def metrics(request: Request, reader: MetricsReaderDep) -> Response:
 
 class ProbeLimiter:
     """At most ``limit`` probes at once (the rest are told to come back), each within
-    ``deadline`` seconds; the database half runs in worker threads bounded by the same
-    limit, so probes cannot take every thread or connection from the rest of the API."""
+    ``deadline`` seconds; the database half runs in at most four worker threads of their
+    own, so probes cannot take every thread or connection from the rest of the API."""
 
     def __init__(self, *, limit: int, deadline: float) -> None:
         self.limit = limit
         self.deadline = deadline
         self.active = 0
-        self.threads = anyio.CapacityLimiter(limit)
+        # a few threads are enough for the short inventory reads; many would fight the
+        # event loop for the GIL just when a burst of probes arrives
+        self.threads = anyio.CapacityLimiter(min(limit, 4))
+        self._refused = 0
+        self._logged_at = -1e9
 
     @property
     def full(self) -> bool:
@@ -125,6 +131,39 @@ class ProbeLimiter:
     def retry_after(self) -> int:
         """Seconds a refused caller should wait (one deadline, at least 1)."""
         return max(1, math.ceil(self.deadline))
+
+    def refused(self) -> None:
+        """Count a refused probe; log the count at most every 10 s (a flood logs little)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 10.0:
+            logger.warning("probe refused: %d probes running (limit %d); %d refused since "
+                           "the last report", self.active, self.limit, self._refused)
+            self._refused, self._logged_at = 0, now
+
+    def too_many(self) -> PlainTextResponse:
+        """The 429 answer."""
+        self.refused()
+        return PlainTextResponse(
+            f"too many probes at once (limit {self.limit}); retry later\n",
+            status_code=429, headers={"Retry-After": str(self.retry_after)},
+        )
+
+
+class ProbeShedder:
+    """ASGI middleware answering ``/probe`` with 429 when the probe limit is reached, before
+    authentication and routing: a flood of probes costs the server as little as possible."""
+
+    def __init__(self, app: ASGIApp, *, limiter: Callable[[], ProbeLimiter | None]) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter = self.limiter() if scope["type"] == "http" else None
+        if limiter is not None and scope.get("path") == "/probe" and limiter.full:
+            await limiter.too_many()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 @router.get(
@@ -150,11 +189,7 @@ async def probe_route(request: Request, caller: ScrapeDep) -> Response:
     settings = request.app.state.settings
     limiter: ProbeLimiter = request.app.state.probe_limiter
     if limiter.full:
-        logger.warning("probe refused: %d probes already running", limiter.active)
-        return PlainTextResponse(
-            f"too many probes at once (limit {limiter.limit}); retry later\n",
-            status_code=429, headers={"Retry-After": str(limiter.retry_after)},
-        )
+        return limiter.too_many()
     factory = getattr(request.app.state, "probe_collector_factory", None)
     kwargs: dict[str, Any] = {"factory": factory} if factory is not None else {}
     params = list(request.query_params.multi_items())
