@@ -62,10 +62,18 @@ def render_config(
         "/etc/kentongan/webhook_token",
         help="File Alertmanager reads the webhook bearer token from (KENTONGAN_WEBHOOK_TOKEN).",
     ),
+    scrape_token_file: str | None = typer.Option(
+        None,
+        help="File Prometheus reads the scrape bearer token from (default: the server's "
+        "KENTONGAN_SCRAPE_TOKEN_FILE, else /etc/kentongan/scrape_token).",
+    ),
     shards: int = typer.Option(1, min=1, help="Prometheus shards for probe mode (hashmod)."),
 ) -> None:
     """Write alertmanager.yml, prometheus-embedded.yml, prometheus-probe-<n>.yml and the
     rule files for this inventory (its districts and fibre depth).
+
+    Every scrape job (and the http_sd request) presents the scrape credential:
+    ``authorization: {type: Bearer, credentials_file: SCRAPE_TOKEN_FILE}``.
 
     Example:  kentongan alerts render-config --out /etc/prometheus/kentongan --shards 2
     """
@@ -77,6 +85,9 @@ def render_config(
         prometheus_config,
     )
 
+    configured = get_settings().scrape_token_file
+    scrape_file = scrape_token_file or (str(configured) if configured
+                                        else "/etc/kentongan/scrape_token")
     with _session() as session:
         districts = inventory_districts(session)
         depth = inventory_max_depth(session)
@@ -91,12 +102,13 @@ def render_config(
         districts, webhook_url=f"http://{kentongan}/api/v1/alerts", token_file=token_file,
         max_depth=depth)))
     written[1].write_text(dump(prometheus_config(
-        mode="embedded", kentongan=kentongan, alertmanager=alertmanager, rule_files=rule_glob)))
+        mode="embedded", kentongan=kentongan, alertmanager=alertmanager, rule_files=rule_glob,
+        scrape_token_file=scrape_file)))
     for shard in range(shards):
         path = out_dir / f"prometheus-probe-{shard}.yml"
         path.write_text(dump(prometheus_config(
             mode="probe", kentongan=kentongan, alertmanager=alertmanager,
-            rule_files=rule_glob, shards=shards, shard=shard)))
+            rule_files=rule_glob, shards=shards, shard=shard, scrape_token_file=scrape_file)))
         written.append(path)
     for path in written:
         out.print(str(path))

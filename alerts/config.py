@@ -152,12 +152,18 @@ def prometheus_config(
     module: str = "snmp",
     scrape_interval: str = "30s",
     evaluation_interval: str = "15s",
+    scrape_token_file: str | None = None,
 ) -> dict[str, Any]:
     """prometheus.yml for ``mode`` ``embedded`` (scrape Kentongan's ``/metrics``) or
     ``probe`` (http_sd targets scraped through ``/probe``, sharded with ``hashmod``).
 
     A 30 s scrape and 15 s evaluation keep an incident within 2 minutes of the poller's
-    verdict (scrape + evaluation + ``for:`` + Alertmanager's webhook group_wait)."""
+    verdict (scrape + evaluation + ``for:`` + Alertmanager's webhook group_wait).
+
+    With ``scrape_token_file`` every job and the http_sd request present the scrape
+    credential (``authorization: {type: Bearer, credentials_file: …}``): Prometheus reads
+    the token from that file, so prometheus.yml itself holds no secret.
+    """
     if mode == "embedded":
         jobs: list[dict[str, Any]] = [{
             "job_name": "kentongan",
@@ -192,6 +198,12 @@ def prometheus_config(
         ]
     else:
         raise ValueError(f"unknown mode {mode!r}: use embedded or probe")
+    if scrape_token_file:
+        auth = {"type": "Bearer", "credentials_file": scrape_token_file}
+        for job in jobs:
+            job["authorization"] = dict(auth)
+            for sd in job.get("http_sd_configs", []):
+                sd["authorization"] = dict(auth)
     return {
         "global": {"scrape_interval": scrape_interval,
                    "evaluation_interval": evaluation_interval},

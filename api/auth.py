@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep
 from api.models import ApiToken, AuditEntry
 from core.errors import KentonganError
+from core.settings import Settings
 from core.timeutil import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -64,13 +71,27 @@ class AuthError(KentonganError):
         self.token_id = token_id
 
 
+class CredentialKind(StrEnum):
+    """What kind of credential a caller presented."""
+
+    API = "api"  # an API token of the database (a role)
+    SCRAPE = "scrape"  # the scrape credential (settings.scrape_token_file): Prometheus
+    WEBHOOK = "webhook"  # settings.webhook_token: Alertmanager's deliveries
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's name, its role and its id (never the token itself)."""
+    """Who is calling: the token's name, its role and its id (never the token itself).
+
+    ``kind`` is :attr:`CredentialKind.API` for API tokens; the scrape and webhook
+    credentials are principals too (for the audit and access logs) but hold no role:
+    :func:`require_role` refuses them.
+    """
 
     name: str
     role: Role
     token_id: int | None
+    kind: CredentialKind = CredentialKind.API
 
 
 def hash_token(token: str) -> str:
@@ -174,7 +195,15 @@ def require_role(role: Role) -> Callable[..., Principal]:
     ``role``; 401 without a valid token, 403 when the role is too low."""
 
     def dependency(request: Request, session: SessionDep, credentials: BearerDep) -> Principal:
-        principal = _principal_from(session, credentials, request)
+        principal = _gated(request)
+        if principal is None:
+            principal = _principal_from(session, credentials, request)
+        if principal is not None and principal.kind is not CredentialKind.API:
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"the {principal.kind.value} credential cannot do this; use an API "
+                f"token with role {role.value} or above",
+            )
         if principal is None:
             raise _unauthorized(f"authentication required: this needs an API token with role "
                                 f"{role.value} or above")
@@ -199,6 +228,12 @@ async def optional_principal(request: Request, credentials: BearerDep) -> Princi
     the thread pool.
     """
     settings = request.app.state.settings
+    gated = _gated(request)
+    if gated is not None:
+        if gated.kind is not CredentialKind.API:
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
+                                detail=f"the {gated.kind.value} credential cannot read this")
+        return gated
     if credentials is None and not request.headers.get("authorization"):
         if settings.public_readiness:
             return None
@@ -253,3 +288,190 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+# ---------------------------------------------------------------------------- access gate
+PUBLIC_PATHS = frozenset({"/healthz"})
+SCRAPE_PATHS = frozenset({"/metrics", "/probe", "/api/v1/sd/prometheus"})
+WEBHOOK_PATHS = frozenset({"/api/v1/alerts"})
+SCRAPE_PRINCIPAL = Principal(name="prometheus-scrape", role=Role.VIEWER, token_id=None,
+                             kind=CredentialKind.SCRAPE)
+WEBHOOK_PRINCIPAL = Principal(name="alertmanager-webhook", role=Role.VIEWER, token_id=None,
+                              kind=CredentialKind.WEBHOOK)
+_STATE_KEY = "principal"
+
+
+class ScrapeCredential:
+    """The scrape bearer token, read from ``settings.scrape_token_file`` and re-read when the
+    file changes (checked at most every ``recheck_seconds``), so it can be rotated without a
+    restart.
+
+    An unreadable file is logged (with its path) and matches nothing; callers only ever
+    learn "invalid or revoked API token".
+    """
+
+    def __init__(self, path: Path | None, *, recheck_seconds: float = 5.0) -> None:
+        self.path = path
+        self.recheck_seconds = recheck_seconds
+        self._checked_at: float | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._token: str | None = None
+        self._warned = False
+
+    @property
+    def due(self) -> bool:
+        """True when the file should be looked at again (:meth:`refresh`, blocking)."""
+        if self.path is None:
+            return False
+        return (self._checked_at is None
+                or time.monotonic() - self._checked_at >= self.recheck_seconds)
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed (blocking file access: call from a thread)."""
+        if self.path is None:
+            return
+        self._checked_at = time.monotonic()
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                token = self.path.read_text(encoding="utf-8").strip()
+                self._token, self._stamp, self._warned = token or None, stamp, False
+                if not token:
+                    logger.error("scrape token file %s is empty: scrapes are refused",
+                                 self.path)
+        except OSError as exc:
+            if not self._warned:
+                logger.error("scrape token file %s cannot be read (%s): scrapes are refused",
+                             self.path, exc.strerror or type(exc).__name__)
+                self._warned = True
+            self._token, self._stamp = None, None
+
+    def matches(self, token: str) -> bool:
+        """True when ``token`` is the scrape token (constant-time; no file access)."""
+        expected = self._token
+        return expected is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def _gated(request: Request) -> Principal | None:
+    """The principal the access gate authenticated for this request, if any."""
+    value = request.scope.get("state", {}).get(_STATE_KEY)
+    return value if isinstance(value, Principal) else None
+
+
+def fixed_credential(token: str, *, settings: Settings,
+                     scrape: ScrapeCredential) -> Principal | None:
+    """The webhook or scrape principal when ``token`` is one of those (no I/O)."""
+    webhook = settings.webhook_token
+    if webhook is not None and hmac.compare_digest(
+        token.encode(), webhook.get_secret_value().encode()
+    ):
+        return WEBHOOK_PRINCIPAL
+    if scrape.matches(token):
+        return SCRAPE_PRINCIPAL
+    return None
+
+
+class AccessGate:
+    """ASGI middleware deciding who may reach the app at all, before any route runs.
+
+    * ``/healthz`` answers everyone.
+    * A presented bearer token is checked (in a worker thread: it reads the database); an
+      invalid one is refused with 401 everywhere. The scrape credential reaches only
+      ``/metrics``, ``/probe`` and ``/api/v1/sd/prometheus``; the webhook token only
+      ``/api/v1/alerts``.
+    * Without a token: when ``settings.public_readiness`` is false, 401 for everything but
+      ``/healthz`` (pages, API, docs, ``/metrics``); otherwise the routes decide.
+
+    The authenticated :class:`Principal` is kept in the request state (routes and the
+    access log read it; routes do not look the token up again).
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: Settings, engine: Engine,
+                 lookup_threads: int = 8) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.scrape = ScrapeCredential(settings.scrape_token_file)
+        # API-token lookups get their own few threads: a flood of token-bearing requests
+        # cannot take the thread pool that sync routes (and /healthz) run in.
+        self.lookups = anyio.CapacityLimiter(lookup_threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        header = next((bytes(v).decode("latin-1") for k, v in scope.get("headers", [])
+                       if k.lower() == b"authorization"), None)
+        if header is None:
+            if not self.settings.public_readiness:
+                await _deny(send, 401, "authentication required: this server is not public; "
+                                       "use an API token with role viewer or above "
+                                       "(Authorization: Bearer ktg_…)")
+                return
+            await self.app(scope, receive, send)
+            return
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            await _deny(send, 401, "malformed Authorization header; expected 'Bearer <token>'")
+            return
+
+        if self.scrape.due:
+            await anyio.to_thread.run_sync(self.scrape.refresh, limiter=self.lookups)
+        principal = fixed_credential(token, settings=self.settings, scrape=self.scrape)
+        if principal is None:
+            def lookup() -> Principal | None:
+                with Session(bind=self.engine, expire_on_commit=False) as session:
+                    return authenticate(session, token)
+
+            principal = await anyio.to_thread.run_sync(lookup, limiter=self.lookups)
+        if principal is None:
+            await _deny(send, 401, "invalid or revoked API token")
+            return
+        if principal.kind is CredentialKind.SCRAPE and path not in SCRAPE_PATHS:
+            await _deny(send, 403, "the scrape credential only reads /metrics, /probe and "
+                                   "/api/v1/sd/prometheus")
+            return
+        if principal.kind is CredentialKind.WEBHOOK and path not in WEBHOOK_PATHS:
+            await _deny(send, 403, "the webhook token only delivers alerts to /api/v1/alerts")
+            return
+        scope.setdefault("state", {})[_STATE_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+async def _deny(send: Send, status_code: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if status_code == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="kentongan"'))
+    await send({"type": "http.response.start", "status": status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def scrape_access(*, anonymous_when_public: bool) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency for the scrape endpoints: the scrape credential or an API token with
+    role viewer or above; anonymous only when ``anonymous_when_public`` and
+    ``settings.public_readiness``."""
+
+    async def dependency(request: Request, credentials: BearerDep) -> Principal | None:
+        principal = _gated(request)
+        if principal is None:
+            if anonymous_when_public and request.app.state.settings.public_readiness:
+                return None
+            raise _unauthorized("authentication required: use the scrape credential or an "
+                                "API token with role viewer or above")
+        if principal.kind is CredentialKind.SCRAPE or (
+            principal.kind is CredentialKind.API and principal.role.allows(Role.VIEWER)
+        ):
+            return principal
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
+                            detail="this needs the scrape credential or role viewer or above")
+
+    return dependency
+
+
+MetricsReaderDep = Annotated[Principal | None, Depends(scrape_access(anonymous_when_public=True))]
+ScrapeDep = Annotated[Principal | None, Depends(scrape_access(anonymous_when_public=False))]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from collectors.base import Collector, InterfaceSample, Observation, Target
 from collectors.factory import make_collector
-from collectors.targets import CredentialError, load_entries
+from collectors.targets import AddressNotAllowed, CredentialError, load_entries
 from core.errors import KentonganError
 from inventory.models import Link
 
@@ -75,7 +75,9 @@ def build_target(
 
     Raises:
         ProbeError: 404 for an unknown device, 400 when the device has no profile for
-            ``module``, 500 when a referenced secret cannot be read.
+            ``module``, 403 when the device's address is outside the profile's
+            ``allowed_networks``, 503 when a referenced secret cannot be read. The message
+            never names a file, path or environment variable (the log does).
     """
     entries = load_entries(session, timeout=timeout, retries=retries, device_ids=[device_id])
     if not entries:
@@ -86,8 +88,16 @@ def build_target(
                          target=device_id)
     try:
         return dataclasses.replace(entry, protocol=module).resolve()
+    except AddressNotAllowed as exc:
+        logger.warning("probe %s refused: %s", device_id, exc)
+        raise ProbeError(
+            f"device {device_id!r}: refused, its address is outside the allowed_networks of "
+            f"its {module.upper()} profile", status=403, target=device_id) from None
     except CredentialError as exc:
-        raise ProbeError(str(exc), status=500, target=device_id) from exc
+        logger.error("probe %s: credential unavailable: %s", device_id, exc)
+        raise ProbeError(
+            f"device {device_id!r}: credential unavailable (the server log says why)",
+            status=503, target=device_id) from None
 
 
 def default_collector(module: str, settings: Any = None) -> Collector:
@@ -192,6 +202,46 @@ def device_links(session: Session, device_id: str) -> dict[str, str]:
     return out
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedProbe:
+    """What a probe needs from the database, read before any device is contacted."""
+
+    device_id: str
+    module: str
+    target: Target
+    links: dict[str, str]
+
+
+def prepare(
+    session: Session, params: list[tuple[str, str]], *, timeout: float = 2.0, retries: int = 1
+) -> PreparedProbe:
+    """The database half of a probe (blocking: run it in a worker thread): validate the
+    query, build the target, read the device's links.
+
+    Raises:
+        ProbeError: see :func:`validate_params` and :func:`build_target`.
+    """
+    device_id, module = validate_params(params)
+    target = build_target(session, device_id, module, timeout=timeout, retries=retries)
+    return PreparedProbe(device_id=device_id, module=module, target=target,
+                         links=device_links(session, device_id))
+
+
+async def run_prepared(
+    prepared: PreparedProbe, *, factory: CollectorFactory = default_collector
+) -> bytes:
+    """The device half of a probe (no database): poll once, render a fresh registry."""
+    collector = factory(prepared.module)
+    try:
+        obs = await collector.collect(prepared.target)
+    finally:
+        await collector.aclose()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ObservationCollector(obs, links=prepared.links))
+    logger.debug("probe %s module=%s ok=%s", prepared.device_id, prepared.module, obs.ok)
+    return generate_latest(registry)
+
+
 async def probe(
     session: Session,
     params: list[tuple[str, str]],
@@ -201,22 +251,16 @@ async def probe(
     timeout: float = 2.0,
     retries: int = 1,
 ) -> bytes:
-    """Validate, poll the device once, render a fresh registry. The collector comes from
-    ``factory`` or else is built from ``settings`` as the scheduler builds its own.
+    """Validate, poll the device once, render a fresh registry (the database part runs on
+    the calling thread: the API uses :func:`prepare` in a worker thread instead). The
+    collector comes from ``factory`` or else is built from ``settings`` as the scheduler
+    builds its own.
 
     Raises:
         ProbeError: see :func:`validate_params` and :func:`build_target`.
     """
-    device_id, module = validate_params(params)
-    target = build_target(session, device_id, module, timeout=timeout, retries=retries)
-    collector = factory(module) if factory is not None else default_collector(module, settings)
-    try:
-        obs = await collector.collect(target)
-    finally:
-        await collector.aclose()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        ObservationCollector(obs, links=device_links(session, device_id))
-    )
-    logger.debug("probe %s module=%s ok=%s", device_id, module, obs.ok)
-    return generate_latest(registry)
+    prepared = prepare(session, params, timeout=timeout, retries=retries)
+    if factory is None:
+        return await run_prepared(
+            prepared, factory=lambda module: default_collector(module, settings))
+    return await run_prepared(prepared, factory=factory)

@@ -8,9 +8,10 @@ names the device, profile and variable, never the value) when one is missing.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,48 @@ class CredentialError(CollectorError):
     def __init__(self, message: str, *, device: str | None = None, profile: str | None = None):
         super().__init__(f"profile {profile}: {message}" if profile else message, device=device)
         self.profile = profile
+
+
+class AddressNotAllowed(CredentialError):
+    """The device's address is outside the networks its credential profile may be sent to."""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: Sequence[str] | None) -> tuple[Network, ...]:
+    """``allowed_networks`` as network objects (invalid entries raise ``ValueError``)."""
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values or ())
+
+
+def check_allowed(address: str, networks: Sequence[Network], *, device: str,
+                  profile: str) -> None:
+    """Refuse to send ``profile``'s secret to ``address`` when it is outside ``networks``.
+
+    An empty ``networks`` allows every address (a profile without ``allowed_networks``).
+    A host name is refused when networks are set: its address could change between this
+    check and the connection.
+
+    Raises:
+        AddressNotAllowed: naming the device and profile (the log also has the address).
+    """
+    if not networks:
+        return
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        logger.warning("refused %s: address %r is a host name, profile %s allows only %s",
+                       device, address, profile, ", ".join(map(str, networks)))
+        raise AddressNotAllowed(
+            "the device's address is a host name; a profile with allowed_networks is only "
+            "sent to IP addresses inside them", device=device, profile=profile) from None
+    if not any(ip.version == n.version and ip in n for n in networks):
+        logger.warning("refused %s: address %s is outside the allowed_networks of profile "
+                       "%s (%s)", device, address, profile, ", ".join(map(str, networks)))
+        raise AddressNotAllowed(
+            f"the device's address is outside the profile's allowed_networks "
+            f"({', '.join(map(str, networks))}); fix the address or the profile",
+            device=device, profile=profile)
 
 
 def read_secret(
@@ -76,6 +119,7 @@ class SnmpRef:
     priv: str | None
     priv_key_env: str | None
     priv_key_file: str | None
+    allowed_networks: tuple[Network, ...] = ()
 
     def resolve(self, device: str) -> SnmpCredentials:
         """Read the secrets now."""
@@ -108,6 +152,7 @@ class SshRef:
     password_env: str | None
     password_file: str | None
     known_hosts_file: str | None
+    allowed_networks: tuple[Network, ...] = ()
 
     def resolve(self, device: str, *, default_known_hosts: str | None) -> SshCredentials:
         """Read the password (if any) now and check that the key file exists."""
@@ -151,6 +196,10 @@ class TargetEntry:
         """The :class:`Target` with secrets read now; :class:`CredentialError` if not."""
         if not self.protocol:
             raise CredentialError("no snmp or ssh credentials profile", device=self.device_id)
+        ref = self.snmp if self.protocol == "snmp" else self.ssh
+        if ref is not None:
+            check_allowed(self.address, ref.allowed_networks, device=self.device_id,
+                          profile=ref.name)
         snmp = self.snmp.resolve(self.device_id) if self.protocol == "snmp" and self.snmp else None
         ssh = (
             self.ssh.resolve(self.device_id, default_known_hosts=default_known_hosts)
@@ -172,6 +221,20 @@ class TargetEntry:
             timeout=self.timeout,
             retries=self.retries,
         )
+
+
+def _networks(values: Sequence[str] | None, profile: str) -> tuple[Network, ...]:
+    """The stored networks; an entry that does not parse (only possible by editing the
+    database by hand) becomes an empty network that matches nothing (refuse, never widen)."""
+    out: list[Network] = []
+    for value in values or ():
+        try:
+            out.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            logger.error("profile %s: allowed_networks entry %r is not a network; "
+                         "nothing matches it", profile, value)
+            out.append(ipaddress.ip_network("0.0.0.0/32"))
+    return tuple(out)
 
 
 def choose_protocol(role: str, *, has_snmp: bool, has_ssh: bool) -> str:
@@ -205,6 +268,7 @@ def load_entries(
             community_file=p.community_file, user=p.user, auth=p.auth,
             auth_key_env=p.auth_key_env, auth_key_file=p.auth_key_file, priv=p.priv,
             priv_key_env=p.priv_key_env, priv_key_file=p.priv_key_file,
+            allowed_networks=_networks(p.allowed_networks, p.name),
         )
         for p in session.scalars(select(SnmpProfile))
     }
@@ -213,6 +277,7 @@ def load_entries(
             name=p.name, username=p.username, key_file=p.key_file,
             password_env=p.password_env, password_file=p.password_file,
             known_hosts_file=p.known_hosts_file,
+            allowed_networks=_networks(p.allowed_networks, p.name),
         )
         for p in session.scalars(select(SshProfile))
     }

@@ -132,6 +132,29 @@ class Settings(BaseSettings):
     public_readiness: bool = Field(
         default=True, description="Allow reading readiness without a token"
     )
+    scrape_token_file: Path | None = Field(
+        default=None,
+        description="File holding the bearer token Prometheus presents to /metrics, /probe and "
+        "/api/v1/sd/prometheus (the same file prometheus.yml names as credentials_file)",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body (413 above it)"
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Time a client has to send a whole request body (408)"
+    )
+    access_log: bool = Field(default=True, description="Log every request (no secrets)")
+    probe_concurrency: int = Field(
+        default=32, ge=1, description="/probe calls served at once (429 with Retry-After above)"
+    )
+    probe_deadline_seconds: float = Field(
+        default=9.0, gt=0, description="Total time one /probe may take (504 after it)"
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Database connections kept open")
+    db_max_overflow: int = Field(default=20, ge=0, description="Extra connections under load")
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Wait for a free database connection before failing"
+    )
     readiness_cache_seconds: float = Field(
         default=30.0,
         ge=0,

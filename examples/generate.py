@@ -412,9 +412,11 @@ class Fleet:
         )
 
 
+MANAGEMENT_NETWORKS = ["10.0.0.0/8"]  # where address() puts every device
 CREDENTIALS = {
     "snmp": {
-        "public-v2": {"version": "2c", "community_env": "KTG_SNMP_COMMUNITY"},
+        "public-v2": {"version": "2c", "community_env": "KTG_SNMP_COMMUNITY",
+                      "allowed_networks": MANAGEMENT_NETWORKS},
         "village-v3": {
             "version": "3",
             "user": "monitor",
@@ -422,9 +424,11 @@ CREDENTIALS = {
             "auth_key_env": "KTG_SNMP_AUTH",
             "priv": "aes",
             "priv_key_env": "KTG_SNMP_PRIV",
+            "allowed_networks": MANAGEMENT_NETWORKS,
         },
     },
-    "ssh": {"kiosk": {"username": "kentongan", "key_file": "/etc/kentongan/kiosk_ed25519"}},
+    "ssh": {"kiosk": {"username": "kentongan", "key_file": "/etc/kentongan/kiosk_ed25519",
+                      "allowed_networks": MANAGEMENT_NETWORKS}},
 }
 
 

@@ -41,21 +41,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _engines: dict[str, Engine] = {}
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url`` (SQLite gets WAL, foreign keys and a busy timeout)."""
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30.0
+) -> Engine:
+    """Create an engine for ``url`` (SQLite gets WAL, foreign keys and a busy timeout); the
+    connection pool holds ``pool_size`` connections, ``max_overflow`` more under load, and a
+    caller waits at most ``pool_timeout`` seconds for one."""
+    pool: dict[str, Any] = {
+        "pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
+    }
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            pool = {}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_pre_ping=True, **pool)
     return engine
 
 
-def get_engine(url: str) -> Engine:
-    """The process-wide engine for ``url`` (created once)."""
+def get_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30.0
+) -> Engine:
+    """The process-wide engine for ``url`` (created once; the first caller's pool sizes)."""
     engine = _engines.get(url)
     if engine is None:
-        engine = _engines[url] = make_engine(url)
+        engine = _engines[url] = make_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+        )
     return engine
 
 

@@ -3,6 +3,8 @@ through ``kentongan inventory import``)."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,6 +25,8 @@ from inventory.models import (
 )
 from inventory.query import DeviceFilter, has_tags
 from inventory.topology import Topology
+
+logger = logging.getLogger(__name__)
 
 
 def group_name(prefix: str, value: str) -> str:
@@ -82,6 +86,13 @@ def ansible_inventory(
         if device.device_type:
             hv["kentongan_device_type"] = device.device_type
         profile = ssh_profiles.get(device.ssh_profile or "")
+        if profile is not None and not address_allowed(device.address, profile.allowed_networks):
+            logger.warning("ansible inventory: %s at %s is outside the allowed_networks of SSH "
+                           "profile %s; its credentials are left out", device.id,
+                           device.address, profile.name)
+            hv["kentongan_refused"] = (f"address outside the allowed_networks of SSH profile "
+                                       f"{profile.name}")
+            profile = None
         if profile is not None:
             hv["ansible_user"] = profile.username
             if profile.key_file:
@@ -136,6 +147,26 @@ def prometheus_sd(
     return groups
 
 
+def address_allowed(address: str, networks: Iterable[str] | None) -> bool:
+    """True when a profile with ``allowed_networks`` = ``networks`` may be used for
+    ``address`` (no networks: any address; a host name never matches networks)."""
+    nets = list(networks or ())
+    if not nets:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for net in nets:
+        try:
+            parsed = ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            continue
+        if ip.version == parsed.version and ip in parsed:
+            return True
+    return False
+
+
 def _drop_empty(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not None and v != [] and v != {}}
 
@@ -160,6 +191,7 @@ def inventory_document(session: Session) -> dict[str, Any]:
                 "priv": p.priv,
                 "priv_key_env": p.priv_key_env,
                 "priv_key_file": p.priv_key_file,
+                "allowed_networks": p.allowed_networks or None,
             }
         )
     for s in session.scalars(select(SshProfile).order_by(SshProfile.name)):
@@ -170,6 +202,7 @@ def inventory_document(session: Session) -> dict[str, Any]:
                 "password_env": s.password_env,
                 "password_file": s.password_file,
                 "known_hosts_file": s.known_hosts_file,
+                "allowed_networks": s.allowed_networks or None,
             }
         )
     facilities: dict[str, dict[str, Any]] = defaultdict(dict)

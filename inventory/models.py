@@ -97,6 +97,7 @@ class SnmpProfile(Base):
     priv: Mapped[str | None] = mapped_column(String(16))
     priv_key_env: Mapped[str | None] = mapped_column(String(128))
     priv_key_file: Mapped[str | None] = mapped_column(String(512))
+    allowed_networks: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class SshProfile(Base):
@@ -110,6 +111,7 @@ class SshProfile(Base):
     password_env: Mapped[str | None] = mapped_column(String(128))
     password_file: Mapped[str | None] = mapped_column(String(512))
     known_hosts_file: Mapped[str | None] = mapped_column(String(512))
+    allowed_networks: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class Device(Base):

@@ -384,6 +384,29 @@ class _NoInlineSecrets(Strict):
 EnvName = Annotated[str | None, BeforeValidator(_blank_to_none), Field(pattern=ENV_NAME)]
 
 
+def _networks(value: Any) -> Any:
+    """``allowed_networks``: a list of CIDR networks (a CSV cell may list them separated by
+    spaces or commas); each is normalised, host bits refused (``10.35.0.1/16`` is a typo)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[\s,]+", value) if v]
+    if not isinstance(value, list) or not value:
+        raise ValueError("allowed_networks must be a non-empty list of networks, "
+                         "e.g. [10.35.0.0/16]")
+    out = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_network(str(item), strict=True)))
+        except ValueError as exc:
+            raise ValueError(f"allowed_networks: {item!r} is not a network ({exc}); "
+                             f"write it as 10.35.0.0/16") from None
+    return out
+
+
+AllowedNetworks = Annotated[list[str] | None, BeforeValidator(_networks)]
+
+
 class SnmpProfileIn(_NoInlineSecrets):
     name: Slug
     version: Annotated[SnmpVersion, BeforeValidator(lambda v: str(v).lower().lstrip("v"))]
@@ -404,6 +427,7 @@ class SnmpProfileIn(_NoInlineSecrets):
     ] = None
     priv_key_env: EnvName = None
     priv_key_file: OptStr = None
+    allowed_networks: AllowedNetworks = None
 
     @model_validator(mode="after")
     def _complete(self) -> SnmpProfileIn:
@@ -429,6 +453,7 @@ class SshProfileIn(_NoInlineSecrets):
     password_env: EnvName = None
     password_file: OptStr = None
     known_hosts_file: OptStr = None
+    allowed_networks: AllowedNetworks = None
 
     @model_validator(mode="after")
     def _complete(self) -> SshProfileIn:

@@ -92,7 +92,8 @@ def point_inventory_at_fleet(
             path.write_text(community)
             path.chmod(0o600)
             profile = f"sim-{device_id}"[:64]
-            session.add(SnmpProfile(name=profile, version="2c", community_file=str(path)))
+            session.add(SnmpProfile(name=profile, version="2c", community_file=str(path),
+                                    allowed_networks=["127.0.0.0/8"]))
             session.execute(
                 update(Device)
                 .where(Device.id == device_id)
@@ -555,7 +556,8 @@ def run_demo(
         signal.signal(signal.SIGTERM, _exit_on_signal)
         application = create_app(settings)
         install_demo(application, faults)
-        uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning",
+                    access_log=False)  # the app's own access log redacts secrets
     finally:
         if cutter is not None:
             cutter.stop()

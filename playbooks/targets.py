@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inventory.choices import DeviceRole
+from inventory.export import address_allowed
 from inventory.models import Device, Site, SshProfile
 from inventory.query import DeviceFilter, has_tags
 from playbooks.errors import TargetError
@@ -128,6 +129,12 @@ def target_from_rows(device: Device, site: Site, profile: SshProfile | None) -> 
         raise TargetError(f"ssh_port {device.ssh_port} out of range", host=device.id)
     _check(device.id, "village code", site.village_code, _CODE)
     _check(device.id, "district code", site.district_code, _CODE)
+    if profile is not None and not address_allowed(address, profile.allowed_networks):
+        logger.warning("rollout target %s refused: %s is outside the allowed_networks of SSH "
+                       "profile %s", device.id, address, profile.name)
+        raise TargetError(
+            f"the address is outside the allowed_networks of SSH profile {profile.name!r}; "
+            "fix the device's address or the profile", host=device.id)
     username = profile.username if profile else "root"
     _check(device.id, "SSH username", username, _USER)
     key_file = profile.key_file if profile else None

@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from alerts.incidents import (
     DeliveryResult,
@@ -29,6 +31,7 @@ from alerts.sla import ReportError, SlaReport, format_duration, sla_report, to_c
 from api.deps import SessionDep, SettingsDep
 from api.params import InputDateTime, text_query
 from api.readiness.policy import Cohort, load_policy
+from core.settings import Settings
 from core.timeutil import WIB, as_utc, format_wib, utcnow
 
 logger = logging.getLogger(__name__)
@@ -108,7 +111,7 @@ def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return inline(schema)  # type: ignore[no-any-return]
 
 
-def _authorize(request: Request, settings: SettingsDep, session: SessionDep) -> None:
+def _authorize(request: Request, settings: Settings, session: Session) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -156,40 +159,45 @@ def _authorize(request: Request, settings: SettingsDep, session: SessionDep) -> 
         422: {"description": "Wrong version, missing labels, unknown device or link"},
     },
 )
-async def receive_alerts(
-    request: Request, settings: SettingsDep, session: SessionDep
-) -> JSONResponse:
+async def receive_alerts(request: Request, settings: SettingsDep) -> JSONResponse:
     """Alertmanager webhook receiver (payload version 4): opens and resolves incidents.
 
-    Idempotent: a repeated delivery changes nothing. A bad delivery is refused whole.
+    Idempotent: a repeated delivery changes nothing. A bad delivery is refused whole. The
+    body is read on the event loop (its size is capped before this route runs); the
+    database work runs in the thread pool.
     """
-    _authorize(request, settings, session)
     body = await request.body()
-    if len(body) > MAX_BODY:
-        return JSONResponse({"detail": "body too large"}, status_code=413)
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return JSONResponse({"detail": f"malformed JSON: {exc}"}, status_code=400)
-    try:
-        payload = WebhookPayload.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        return JSONResponse(
-            {"detail": "not an Alertmanager version 4 payload", "errors": errors},
-            status_code=422,
-        )
-    try:
-        result = apply_delivery(session, payload)
-    except WebhookError as exc:
-        session.rollback()
-        logger.warning("webhook delivery refused: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-    session.commit()
-    return JSONResponse(result.model_dump())
+    return await run_in_threadpool(_deliver, request, settings, body)
+
+
+def _deliver(request: Request, settings: Settings, body: bytes) -> JSONResponse:
+    with Session(bind=request.app.state.engine, expire_on_commit=False) as session:
+        _authorize(request, settings, session)
+        if len(body) > MAX_BODY:
+            return JSONResponse({"detail": "body too large"}, status_code=413)
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"detail": f"malformed JSON: {exc}"}, status_code=400)
+        try:
+            payload = WebhookPayload.model_validate(data)
+        except ValidationError as exc:
+            errors = [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            return JSONResponse(
+                {"detail": "not an Alertmanager version 4 payload", "errors": errors},
+                status_code=422,
+            )
+        try:
+            result = apply_delivery(session, payload)
+        except WebhookError as exc:
+            session.rollback()
+            logger.warning("webhook delivery refused: %s", exc)
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        session.commit()
+        return JSONResponse(result.model_dump())
 
 
 @router.get("/incidents", response_model=list[IncidentOut])
@@ -322,6 +330,7 @@ def _templates() -> Environment:
 
 
 def install(app: FastAPI) -> None:
-    """Mount the routes."""
+    """Mount the routes (the webhook takes bodies up to ``MAX_BODY``)."""
+    app.state.body_limits["/api/v1/alerts"] = MAX_BODY
     app.include_router(router)
     app.include_router(page_router)

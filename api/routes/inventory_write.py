@@ -262,6 +262,8 @@ def update_site(site_id: SlugPath, body: SiteUpdate, principal: EngineerDep,
     return SitePublic.model_validate(site)
 
 
+_DESTINATION_FIELDS = frozenset({"address", "snmp_port", "ssh_port", "snmp_profile",
+                                 "ssh_profile"})
 _DEVICE_FIELDS = ["site_id", "role", "address", "snmp_port", "ssh_port", "vendor", "model",
                   "snmp_profile", "ssh_profile", "enabled"]
 
@@ -308,8 +310,17 @@ def update_device(device_id: SlugPath, body: DeviceUpdate, principal: EngineerDe
         if value is None and key in ("address", "snmp_port", "ssh_port", "enabled"):
             raise HTTPException(status_code=422, detail=f"{key} cannot be null")
         setattr(device, key, value)
+    changes = _changes(before, _plain(device, _DEVICE_FIELDS))
+    details: dict[str, Any] = {"changes": changes}
+    moved = sorted(set(changes) & _DESTINATION_FIELDS)
+    if moved:
+        # where the device's credentials will be sent next: kept old -> new, and logged
+        details["credential_destination_changed"] = moved
+        logger.warning("device %s: %s changed by %s (%s)", device_id, ", ".join(moved),
+                       principal.name, "; ".join(
+                           f"{k}: {changes[k]['from']} -> {changes[k]['to']}" for k in moved))
     audit(session, principal, action="device.update", target=f"device:{device_id}",
-          details={"changes": _changes(before, _plain(device, _DEVICE_FIELDS))})
+          details=details)
     _commit(session)
     return DevicePublic.model_validate(device)
 

@@ -16,6 +16,7 @@ from kentongan.app import create_app
 from tests.alerts.support import seed, set_all_up
 
 WEBHOOK_TOKEN = "test-webhook-token-5f3a"
+SCRAPE_TOKEN = "test-scrape-token-9c2e"
 
 
 @pytest.fixture
@@ -27,12 +28,21 @@ def seeded(engine: Engine) -> Engine:
 
 
 @pytest.fixture
-def app_settings(sqlite_url: str, seeded: Engine) -> Settings:
+def app_settings(sqlite_url: str, seeded: Engine, tmp_path: Path) -> Settings:
+    scrape_file = tmp_path / "scrape_token"
+    scrape_file.write_text(SCRAPE_TOKEN + "\n")
     return Settings(
         database_url=sqlite_url,
         run_poller=False,
         webhook_token=SecretStr(WEBHOOK_TOKEN),
+        scrape_token_file=scrape_file,
     )
+
+
+@pytest.fixture
+def scrape_headers() -> dict[str, str]:
+    """What Prometheus sends with the scrape credential."""
+    return {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -27,8 +28,10 @@ def env(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, seeded: Engine) -> Non
 
 @pytest.mark.integration
 def test_render_config(env: None, tmp_path: Path) -> None:
+    scrape = tmp_path / "scrape_token"
+    scrape.write_text("ktg_scrape_test\n")
     result = CliRunner().invoke(app, ["alerts", "render-config", "--out", str(tmp_path),
-                                      "--shards", "2"])
+                                      "--shards", "2", "--scrape-token-file", str(scrape)])
     assert result.exit_code == 0, result.output
     names = {p.name for p in tmp_path.iterdir()}
     assert {"alertmanager.yml", "prometheus-embedded.yml", "prometheus-probe-0.yml",
@@ -41,6 +44,11 @@ def test_render_config(env: None, tmp_path: Path) -> None:
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
     assert 'regex: "1"' in (tmp_path / "prometheus-probe-1.yml").read_text().replace("'", '"')
+    probe = yaml.safe_load((tmp_path / "prometheus-probe-1.yml").read_text())
+    auth = {"type": "Bearer", "credentials_file": str(scrape)}
+    assert all(job["authorization"] == auth for job in probe["scrape_configs"])
+    assert probe["scrape_configs"][0]["http_sd_configs"][0]["authorization"] == auth
+    assert "ktg_scrape_test" not in (tmp_path / "prometheus-probe-1.yml").read_text()
 
 
 def test_report_sla_in_process(env: None, seeded: Engine) -> None:

@@ -29,13 +29,16 @@ from inventory.topology import Topology
     ("target=rtr-nowhere&module=snmp", 404, "unknown device 'rtr-nowhere'"),
     ("target=rtr-kemiren&module=snmp", 400, "has no SNMP profile"),
 ])
-def test_probe_validation(client: TestClient, query: str, status: int, text: str) -> None:
-    r = client.get(f"/probe?{query}")
+def test_probe_validation(client: TestClient, scrape_headers: dict[str, str], query: str,
+                          status: int, text: str) -> None:
+    r = client.get(f"/probe?{query}", headers=scrape_headers)
     assert r.status_code == status, r.text
     assert text in r.text
 
 
-def test_http_sd_groups_carry_the_fibre_path(client: TestClient) -> None:
+def test_http_sd_groups_carry_the_fibre_path(client: TestClient,
+                                             scrape_headers: dict[str, str]) -> None:
+    client.headers.update(scrape_headers)
     groups = client.get("/api/v1/sd/prometheus").json()
     by_target = {g["targets"][0]: g["labels"] for g in groups}
     assert len(by_target) == 15

@@ -77,9 +77,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # snmpd's loopback interface stands in for the OLT port of the backbone link
                 conn.execute(update(Link).where(Link.id == "fo-core-glagah").values(
                     a_interface="lo"))
+            scrape_file = work / "scrape_token"
+            scrape_file.write_text("ktg-scrape-stack-test\n")
+            wrong_file = work / "wrong_scrape_token"
+            wrong_file.write_text("not-the-scrape-token\n")
             settings = Settings(database_url=url, run_poller=False,
                                 webhook_token=SecretStr(TOKEN), poll_interval_seconds=600,
-                                poll_timeout_seconds=1.0, readiness_cache_seconds=600)
+                                poll_timeout_seconds=1.0, readiness_cache_seconds=600,
+                                scrape_token_file=scrape_file)
             app = stack_.enter_context(serve_app(create_app(settings)))
             token_file = work / "webhook_token"
             token_file.write_text(TOKEN)
@@ -96,9 +101,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             prom_config = prometheus_config(
                 mode="probe", kentongan=app, alertmanager=am.removeprefix("http://"),
                 rule_files=[str(work / "rules.yml")], scrape_interval="2s",
-                evaluation_interval="1s",
+                evaluation_interval="1s", scrape_token_file=str(scrape_file),
             )
             prom_config["global"]["scrape_timeout"] = "2s"  # a loaded CI machine
+            prom_config["scrape_configs"].append({
+                "job_name": "wrong-token", "static_configs": [{"targets": [app]}],
+                "authorization": {"type": "Bearer", "credentials_file": str(wrong_file)},
+            })
             probe_job = prom_config["scrape_configs"][0]
             probe_job["http_sd_configs"][0]["url"] += "?role=olt"
             probe_job["http_sd_configs"][0]["refresh_interval"] = "1s"
@@ -136,6 +145,19 @@ def test_prometheus_stores_kentongan_series(stack: Stack) -> None:
     assert derived[0]["value"][1] == "1"
     assert derived[0]["metric"]["site"] == "pop-glagah"
     assert derived[0]["metric"]["upstream_1"] == "fo-core-glagah"
+
+
+def test_scrapes_need_the_scrape_credential(stack: Stack) -> None:
+    """Prometheus presents the credential from credentials_file; a wrong one is refused."""
+    def wrong_job() -> dict[str, Any] | None:
+        active = httpx.get(f"{stack.prom}/api/v1/targets", timeout=10).json()["data"][
+            "activeTargets"]
+        found = [t for t in active if t["labels"]["job"] == "wrong-token"]
+        return found[0] if found and found[0]["health"] == "down" else None
+
+    target = wait_for(wrong_job, timeout=60, what="the wrong-token job scraped and down")
+    assert "401" in target["lastError"], target["lastError"]
+    assert query(stack.prom, 'up{job="kentongan"}')[0]["value"][1] == "1"
 
 
 def test_fibre_cut_is_one_page_and_children_are_inhibited(stack: Stack) -> None:
