@@ -117,6 +117,8 @@ class InterfaceSample:
     in_discards: int | None = None
     out_discards: int | None = None
     high_speed_mbps: int | None = None
+    counter_bits: int | None = None
+    """Width of ``in_octets``/``out_octets`` when known: 64 (ifXTable), 32 (ifTable only)."""
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ Callers import from here: ``from collectors.snmp import SnmpCollector``.
 
 from __future__ import annotations
 
-from collectors.snmp.collector import MAX_WALK_REQUESTS, SnmpCollector
+from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.modules import (
     IF_ROLES,
     MODULES,
@@ -25,7 +25,6 @@ from collectors.snmp.transport import PollFailed, SnmpTransport, Transport, UdpT
 
 __all__ = [
     "IF_ROLES",
-    "MAX_WALK_REQUESTS",
     "MODULES",
     "PollFailed",
     "PollPlan",

@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +33,10 @@ from collectors.base import (
     Target,
     UpsSample,
 )
-from collectors.snmp.modules import PollPlan
+from collectors.snmp.modules import IF_32_FIELDS, IF_HC_FIELDS, PollPlan
 from collectors.snmp.session import Engine, V2cSession, V3Reply, V3Session, report_reason
 from collectors.snmp.transport import PollFailed, Transport, UdpTransport
+from collectors.snmp.walk import ERROR_NAMES, WalkHints, bulk_walk
 from collectors.usm import SaltCounter, UsmError, UsmUser
 from core.timeutil import utcnow
 
@@ -43,15 +44,12 @@ logger = logging.getLogger(__name__)
 
 COUNTER32_MODULUS = 1 << 32
 COUNTER64_MODULUS = 1 << 64
-MAX_WALK_REQUESTS = 64
-_ERROR_NAMES = {
-    1: "tooBig",
-    2: "noSuchName",
-    3: "badValue",
-    4: "readOnly",
-    5: "genErr",
-    6: "noAccess",
+_IF_SKIP: dict[bool | None, frozenset[str]] = {
+    None: frozenset(),
+    True: frozenset(IF_32_FIELDS),
+    False: frozenset(IF_HC_FIELDS),
 }
+_IF_SPEED_MAX = 2**32 - 1  # ifSpeed saturates here: the real speed is in ifHighSpeed only
 UPS_OUTPUT_SOURCE_BATTERY = 5
 _ACTIVE_WORDS = frozenset({"active", "1", "true", "yes", "running", "up"})
 
@@ -63,9 +61,11 @@ class _DeviceState:
     polls: int = 0
     slow_at: float = 0.0
     slow: dict[bytes, dict[str, Any]] = field(default_factory=dict)
-    rows: int = 0
     row_index: bytes | None = None
     last_uptime: int | None = None
+    ifx: bool | None = None
+    """Whether the agent has ifXTable (None: unknown, or some rows only: walk both)."""
+    if_hints: WalkHints = field(default_factory=WalkHints)
 
 
 @dataclass(slots=True)
@@ -85,7 +85,10 @@ class SnmpCollector:
         max_inflight: requests in flight on the shared socket.
         slow_every: refresh slow columns (ifName, ifAlias, the storage row) every N polls.
         slow_max_age: … or when the cache is older than this many seconds.
-        max_repetitions: GETBULK max-repetitions before a device's table size is known.
+        max_repetitions: GETBULK max-repetitions before a device's table size is known
+            (then it adapts: see :mod:`collectors.snmp.walk`).
+        poll_budget: seconds a poll may walk before it fails ("walk did not end within the
+            poll's time budget"); keep it under the scheduler's per-poll deadline.
         transport: the network (default: a :class:`UdpTransport` with ``max_inflight``); unit
             tests pass a fake.
     """
@@ -100,6 +103,7 @@ class SnmpCollector:
         slow_every: int = 10,
         slow_max_age: float = 900.0,
         max_repetitions: int = 16,
+        poll_budget: float = 12.0,
         transport: Transport | None = None,
     ) -> None:
         self._max_concurrency = max_concurrency
@@ -108,6 +112,7 @@ class SnmpCollector:
         self._slow_every = slow_every
         self._slow_max_age = slow_max_age
         self._max_rep = max_repetitions
+        self._poll_budget = poll_budget
         self._plans: dict[str, PollPlan] = {}
         self._states: dict[str, _DeviceState] = {}
         self._engines: dict[tuple[str, int], Engine] = {}
@@ -148,7 +153,7 @@ class SnmpCollector:
             ctx: _Ctx | None = None
             try:
                 ctx = await self._context(target)
-                await self._poll(ctx, obs)
+                await self._poll(ctx, obs, time.monotonic() + self._poll_budget)
                 obs.ok = True
             except PollTimeout:
                 obs.reason = (
@@ -286,7 +291,7 @@ class SnmpCollector:
         raise PollFailed("agent keeps reporting")  # pragma: no cover
 
     # -------------------------------------------------------------------------------
-    async def _poll(self, ctx: _Ctx, obs: Observation) -> None:
+    async def _poll(self, ctx: _Ctx, obs: Observation, deadline: float) -> None:
         target = ctx.target
         plan = self._plans.get(target.role)
         if plan is None:
@@ -300,10 +305,16 @@ class SnmpCollector:
             or now - state.slow_at > self._slow_max_age
             or (plan.row_key_oid is not None and state.row_index is None)
         )
+        if refresh:
+            state.ifx = None  # re-learn whether the agent has ifXTable
+        skip = _IF_SKIP[state.ifx]
         values: dict[str, Any] = {}
-        rows: dict[bytes, dict[str, Any]] = {}
-        walk_fields = list(plan.column_fields)
-        walk_oids = list(plan.column_oids)
+        walk_fields: list[str] = []
+        walk_oids: list[bytes] = []
+        for f, o in zip(plan.column_fields, plan.column_oids, strict=True):
+            if f not in skip:
+                walk_fields.append(f)
+                walk_oids.append(o)
         if refresh:
             walk_fields += plan.slow_fields
             walk_oids += plan.slow_oids
@@ -311,10 +322,31 @@ class SnmpCollector:
                 walk_fields.append("__row_key")
                 walk_oids.append(plan.row_key_oid)
         scalars_in_walk = bool(walk_oids) and all(o[-1] == 0 for o in plan.scalar_oids)
+        rows: dict[bytes, dict[str, Any]] = {}
         if walk_oids:
-            await self._walk(
-                ctx, plan, state, walk_fields, walk_oids, scalars_in_walk, values, rows
+
+            async def request(tag: int, a: int, b: int, oids: Sequence[bytes]) -> ber.Pdu:
+                return await self._request(ctx, tag, a, b, oids)
+
+            walked = await bulk_walk(
+                request,
+                walk_fields,
+                walk_oids,
+                state.if_hints,
+                deadline=deadline,
+                initial_repetitions=self._max_rep,
+                non_repeaters=[o[:-1] for o in plan.scalar_oids] if scalars_in_walk else (),
             )
+            rows = walked.rows
+            for f, want, (o, tag, v) in zip(
+                plan.scalar_fields, plan.scalar_oids, walked.scalars, strict=False
+            ):
+                if o == want and tag not in ber.EXCEPTION_TAGS:
+                    values[f] = v
+            if state.ifx is None and "in_octets" in walk_fields and "in_octets_32" in walk_fields:
+                has_hc = [r.get("in_octets") is not None for r in rows.values()]
+                if has_hc:
+                    state.ifx = True if all(has_hc) else False if not any(has_hc) else None
         get_fields: list[str] = []
         get_oids: list[bytes] = []
         if not scalars_in_walk:
@@ -333,7 +365,7 @@ class SnmpCollector:
             pdu = await self._request(ctx, ber.GET_REQUEST, 0, 0, get_oids)
             if pdu.error_status:
                 raise PollFailed(
-                    f"agent error {_ERROR_NAMES.get(pdu.error_status, '?')} "
+                    f"agent error {ERROR_NAMES.get(pdu.error_status, '?')} "
                     f"({pdu.error_status}) on GET"
                 )
             if len(pdu.varbinds) != len(get_oids):
@@ -358,80 +390,6 @@ class SnmpCollector:
             state.polls += 1
         state.last_uptime = uptime
 
-    async def _walk(
-        self,
-        ctx: _Ctx,
-        plan: PollPlan,
-        state: _DeviceState,
-        fields: list[str],
-        columns: list[bytes],
-        with_scalars: bool,
-        values: dict[str, Any],
-        rows: dict[bytes, dict[str, Any]],
-    ) -> None:
-        """Multi-column GETBULK walk; scalars ride along as non-repeaters (GETNEXT on parent)."""
-        nr_oids = [o[:-1] for o in plan.scalar_oids] if with_scalars else []
-        last = list(columns)
-        active = list(range(len(columns)))
-        expected = state.rows
-        max_rep = expected + 1 if expected else self._max_rep
-        got = [0] * len(columns)
-        requests = 0
-        n_rows = 0
-        while active:
-            requests += 1
-            if requests > MAX_WALK_REQUESTS:
-                raise PollFailed("walk did not end")
-            nr = len(nr_oids)
-            pdu = await self._request(
-                ctx, ber.GET_BULK_REQUEST, nr, max_rep, [*nr_oids, *(last[i] for i in active)]
-            )
-            if pdu.error_status:
-                if pdu.error_status == 1 and max_rep > 1:
-                    max_rep = max(1, max_rep // 2)
-                    continue
-                raise PollFailed(
-                    f"agent error {_ERROR_NAMES.get(pdu.error_status, '?')} "
-                    f"({pdu.error_status}) on GETBULK"
-                )
-            vbs = pdu.varbinds
-            if nr:
-                if len(vbs) < nr:
-                    raise PollFailed("GETBULK reply without the requested scalars")
-                for f, want, (o, tag, v) in zip(
-                    plan.scalar_fields, plan.scalar_oids, vbs, strict=False
-                ):
-                    if o == want and tag not in ber.EXCEPTION_TAGS:
-                        values[f] = v
-                nr_oids = []
-            width = len(active)
-            done: set[int] = set()
-            k = 0
-            for o, tag, v in vbs[nr:]:
-                ci = active[k % width]
-                k += 1
-                if ci in done:
-                    continue
-                col = columns[ci]
-                if tag == ber.END_OF_MIB_VIEW or not o.startswith(col) or len(o) == len(col):
-                    done.add(ci)
-                    continue
-                idx = o[len(col) :]
-                row = rows.get(idx)
-                if row is None:
-                    row = rows[idx] = {}
-                row[fields[ci]] = None if tag in ber.EXCEPTION_TAGS else v
-                last[ci] = o
-                got[ci] += 1
-            if k == 0:
-                break
-            active = [ci for ci in active if ci not in done]
-            n_rows = len(rows)
-            if expected and active:
-                # the agent truncated the reply: ask only for the rows still expected
-                max_rep = max(1, expected + 1 - min(got[ci] for ci in active))
-        state.rows = n_rows
-
     def _fill(
         self,
         obs: Observation,
@@ -453,20 +411,27 @@ class SnmpCollector:
                 slow = state.slow.get(idx) or {}
                 admin = r.get("admin_status")
                 oper = r.get("oper_status")
+                hc = r.get("in_octets") is not None or r.get("out_octets") is not None
+                speed = r.get("high_speed_mbps")
+                if speed is None:
+                    bps = r.get("speed_bps")
+                    if isinstance(bps, int) and bps < _IF_SPEED_MAX:
+                        speed = bps // 1_000_000
                 interfaces.append(
                     InterfaceSample(
                         index=sub[0],
-                        name=_text(slow.get("name")),
+                        name=_text(slow.get("name")) or _text(slow.get("descr")),
                         alias=_text(slow.get("alias")),
                         admin_up=None if admin is None else admin == 1,
                         oper_up=None if oper is None else oper == 1,
-                        in_octets=r.get("in_octets"),
-                        out_octets=r.get("out_octets"),
+                        in_octets=r.get("in_octets") if hc else r.get("in_octets_32"),
+                        out_octets=r.get("out_octets") if hc else r.get("out_octets_32"),
                         in_errors=r.get("in_errors"),
                         out_errors=r.get("out_errors"),
                         in_discards=r.get("in_discards"),
                         out_discards=r.get("out_discards"),
-                        high_speed_mbps=r.get("high_speed_mbps"),
+                        high_speed_mbps=speed,
+                        counter_bits=64 if hc else 32,
                     )
                 )
             interfaces.sort(key=lambda i: i.index)

@@ -39,7 +39,13 @@ def _extend_output_oid(name: str) -> str:
     return "1.3.6.1.4.1.8072.1.3.2.3.1.1." + ".".join(map(str, (len(raw), *raw)))
 
 
-IF_ROLES = frozenset({"router", "switch", "olt", "ont", "access_point"})
+IF_ROLES = frozenset({"router", "switch", "olt", "ont", "access_point", "ups", "server"})
+"""Roles whose interfaces are polled (UPS and server agents often have a network card)."""
+
+IF_HC_FIELDS = ("in_octets", "out_octets", "high_speed_mbps")
+"""ifXTable columns; a device without ifXTable is read from :data:`IF_32_FIELDS` instead."""
+IF_32_FIELDS = ("in_octets_32", "out_octets_32", "speed_bps")
+"""ifTable's 32-bit octet counters and ifSpeed (bits/s), the fallback of :data:`IF_HC_FIELDS`."""
 
 MODULES: tuple[SnmpModule, ...] = (
     SnmpModule(
@@ -64,10 +70,14 @@ MODULES: tuple[SnmpModule, ...] = (
             ("in_octets", "1.3.6.1.2.1.31.1.1.1.6"),
             ("out_octets", "1.3.6.1.2.1.31.1.1.1.10"),
             ("high_speed_mbps", "1.3.6.1.2.1.31.1.1.1.15"),
+            ("in_octets_32", "1.3.6.1.2.1.2.2.1.10"),
+            ("out_octets_32", "1.3.6.1.2.1.2.2.1.16"),
+            ("speed_bps", "1.3.6.1.2.1.2.2.1.5"),
         ),
         slow_columns=(
             ("name", "1.3.6.1.2.1.31.1.1.1.1"),
             ("alias", "1.3.6.1.2.1.31.1.1.1.18"),
+            ("descr", "1.3.6.1.2.1.2.2.1.2"),
         ),
     ),
     SnmpModule(

@@ -44,6 +44,7 @@ class V2cSession:
             raise ber.BerError("reply with a different community")
         if msg.pdu.tag != ber.RESPONSE:
             raise ber.BerError(f"not a Response PDU (tag 0x{msg.pdu.tag:02x})")
+        msg.pdu.size = len(data)
         return msg.pdu
 
 
@@ -143,6 +144,7 @@ class V3Session:
             raise UsmError(f"not a Response or Report PDU (tag 0x{pdu.tag:02x})")
         if not authenticated and pdu.tag != ber.REPORT and self.user.auth:
             raise UsmError("unauthenticated response to an authenticated request")
+        pdu.size = len(data)
         return V3Reply(pdu, m.engine_id, m.engine_boots, m.engine_time, authenticated)
 
 

@@ -101,10 +101,14 @@ class FakeAgent:
     dropped: int = 0
 
     def __post_init__(self) -> None:
-        self._keys = sorted(ber.oid(o) for o in self.table)
-        self._sub = sorted(ber.decode_oid(k) for k in self._keys)
-        self._by_sub = {ber.decode_oid(ber.oid(o)): v for o, v in self.table.items()}
         self._next = 1
+        self.load(self.table)
+
+    def load(self, table: Mapping[str, Value]) -> None:
+        """Serve ``table`` from now on (the device changed)."""
+        self.table = table
+        self._by_sub = {ber.decode_oid(ber.oid(o)): v for o, v in table.items()}
+        self._sub = sorted(self._by_sub)
 
     async def start(self) -> None:
         return None

@@ -53,3 +53,91 @@ async def test_walk_reads_every_row_from_the_fake() -> None:
     assert [i.in_octets for i in obs.interfaces] == [i * 2**40 for i in range(1, 6)]
     assert obs.sys_name == "fake" and obs.sys_uptime_ticks == 4242
     assert all(p.tag == ber.GET_BULK_REQUEST for p in agent.requests)
+
+
+async def test_no_ifxtable_reads_32_bit_counters_and_ifdescr_then_skips_ifx() -> None:
+    agent = FakeAgent(if_table(4, with_ifx=False))
+    collector = SnmpCollector(transport=agent)
+    first = await collector.collect(router())
+    n_first = len(agent.requests)
+    second = await collector.collect(router())
+    for obs in (first, second):
+        assert obs.ok, obs.reason
+        assert [i.name for i in obs.interfaces] == [f"port{i}" for i in range(1, 5)]
+        assert [i.in_octets for i in obs.interfaces] == [i * 11 for i in range(1, 5)]
+        assert [i.out_octets for i in obs.interfaces] == [i * 13 for i in range(1, 5)]
+        assert all(i.counter_bits == 32 for i in obs.interfaces)
+    hc = ber.oid("1.3.6.1.2.1.31.1.1.1.6")
+    assert any(o.startswith(hc) for p in agent.requests[:n_first] for o, _, _ in p.varbinds)
+    assert not any(o.startswith(hc) for p in agent.requests[n_first:] for o, _, _ in p.varbinds)
+
+
+async def test_with_ifxtable_the_32_bit_columns_are_dropped_after_the_first_poll() -> None:
+    agent = FakeAgent(if_table(3))
+    collector = SnmpCollector(transport=agent)
+    await collector.collect(router())
+    n_first = len(agent.requests)
+    obs = await collector.collect(router())
+    assert obs.ok and all(i.counter_bits == 64 for i in obs.interfaces)
+    in32 = ber.oid("1.3.6.1.2.1.2.2.1.10")
+    assert not any(o.startswith(in32) for p in agent.requests[n_first:] for o, _, _ in p.varbinds)
+
+
+async def test_too_big_halves_max_repetitions_and_the_walk_completes() -> None:
+    agent = FakeAgent(if_table(300), max_varbinds=10_000, too_big_above=400)
+    collector = SnmpCollector(transport=agent, max_repetitions=16)
+    obs = await collector.collect(router())
+    assert obs.ok, obs.reason
+    assert len(obs.interfaces) == 300
+    bulk = [p for p in agent.requests if p.tag == ber.GET_BULK_REQUEST]
+    assert all(p.error_index * len(p.varbinds) <= 400 * 2 for p in bulk)
+    # later requests fit under the limit: at most one tooBig per poll once learnt
+    agent.requests.clear()
+    again = await collector.collect(router())
+    assert again.ok and len(again.interfaces) == 300
+    sizes = [p.error_status + p.error_index * (len(p.varbinds) - p.error_status)
+             for p in agent.requests]
+    assert sum(s > 400 for s in sizes) == 0
+
+
+async def test_max_repetitions_grows_while_replies_come_back_full() -> None:
+    agent = FakeAgent(if_table(1000), max_varbinds=100_000)
+    collector = SnmpCollector(transport=agent, max_repetitions=4)
+    obs = await collector.collect(router())
+    assert obs.ok and len(obs.interfaces) == 1000
+    reps = [p.error_index for p in agent.requests]
+    assert reps[0] == 4 and max(reps) > 64  # doubled instead of 250 requests of 4 rows
+    assert len(agent.requests) < 20
+
+
+async def test_a_grown_table_is_read_to_its_end() -> None:
+    small, big = if_table(10), if_table(500)
+    agent = FakeAgent(small, max_varbinds=64)
+    collector = SnmpCollector(transport=agent)
+    assert len((await collector.collect(router())).interfaces) == 10
+    agent.load(big)  # the switch got 490 more ports
+    obs = await collector.collect(router())
+    assert obs.ok, obs.reason
+    assert len(obs.interfaces) == 500
+
+
+class LoopingAgent(FakeAgent):
+    """An agent whose ifOperStatus walk restarts from its first row (a broken agent)."""
+
+    def _after(self, sub: tuple[int, ...]) -> tuple[tuple[int, ...], Value]:
+        col = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+        if sub[: len(col)] == col and sub != col and sub[-1] >= 3:
+            return self._by_sub_first(col)
+        return super()._after(sub)
+
+    def _by_sub_first(self, col: tuple[int, ...]) -> tuple[tuple[int, ...], Value]:
+        return super()._after(col)
+
+
+async def test_a_looping_agent_fails_the_poll_instead_of_walking_forever() -> None:
+    agent = LoopingAgent(if_table(5))
+    collector = SnmpCollector(transport=agent, poll_budget=30.0)
+    obs = await collector.collect(router())
+    assert not obs.ok
+    assert obs.reason is not None and "does not advance" in obs.reason
+    assert len(agent.requests) < 10
