@@ -33,7 +33,9 @@ from collectors.base import (
     Target,
     UpsSample,
 )
+from collectors.profiles import ProfileSet, default_profiles
 from collectors.snmp.modules import IF_32_FIELDS, IF_HC_FIELDS, PollPlan
+from collectors.snmp.profiled import ProfileState, read_profiles
 from collectors.snmp.session import Engine, V2cSession, V3Reply, V3Session, report_reason
 from collectors.snmp.transport import PollFailed, Transport, UdpTransport
 from collectors.snmp.walk import ERROR_NAMES, WalkHints, bulk_walk
@@ -49,6 +51,7 @@ _IF_SKIP: dict[bool | None, frozenset[str]] = {
     True: frozenset(IF_32_FIELDS),
     False: frozenset(IF_HC_FIELDS),
 }
+_NO_PROFILE_ROLES = frozenset({"kiosk"})  # kiosks have their own module; keep their polls light
 _IF_SPEED_MAX = 2**32 - 1  # ifSpeed saturates here: the real speed is in ifHighSpeed only
 UPS_OUTPUT_SOURCE_BATTERY = 5
 _ACTIVE_WORDS = frozenset({"active", "1", "true", "yes", "running", "up"})
@@ -66,6 +69,7 @@ class _DeviceState:
     ifx: bool | None = None
     """Whether the agent has ifXTable (None: unknown, or some rows only: walk both)."""
     if_hints: WalkHints = field(default_factory=WalkHints)
+    profile: ProfileState = field(default_factory=ProfileState)
 
 
 @dataclass(slots=True)
@@ -89,6 +93,8 @@ class SnmpCollector:
             (then it adapts: see :mod:`collectors.snmp.walk`).
         poll_budget: seconds a poll may walk before it fails ("walk did not end within the
             poll's time budget"); keep it under the scheduler's per-poll deadline.
+        profiles: vendor profiles to read (default: the shipped ones plus
+            ``$KENTONGAN_PROFILES_DIR``); ``ProfileSet.empty()`` reads the modules only.
         transport: the network (default: a :class:`UdpTransport` with ``max_inflight``); unit
             tests pass a fake.
     """
@@ -104,6 +110,7 @@ class SnmpCollector:
         slow_max_age: float = 900.0,
         max_repetitions: int = 16,
         poll_budget: float = 12.0,
+        profiles: ProfileSet | None = None,
         transport: Transport | None = None,
     ) -> None:
         self._max_concurrency = max_concurrency
@@ -113,6 +120,7 @@ class SnmpCollector:
         self._slow_max_age = slow_max_age
         self._max_rep = max_repetitions
         self._poll_budget = poll_budget
+        self._profiles = profiles if profiles is not None else default_profiles()
         self._plans: dict[str, PollPlan] = {}
         self._states: dict[str, _DeviceState] = {}
         self._engines: dict[tuple[str, int], Engine] = {}
@@ -181,6 +189,8 @@ class SnmpCollector:
         obs.interfaces = []
         obs.ups = None
         obs.kiosk = None
+        obs.sensors = []
+        obs.profile = None
 
     async def _resolve(self, host: str) -> str:
         cached = self._addr_cache.get(host)
@@ -383,12 +393,48 @@ class SnmpCollector:
                     idx: {f: r.get(f) for f in plan.slow_fields} for idx, r in rows.items()
                 }
         self._fill(obs, plan, state, values, rows)
+        if self._profiles.profiles and target.role not in _NO_PROFILE_ROLES:
+            await self._read_profiles(ctx, obs, state, refresh, deadline)
         uptime = obs.sys_uptime_ticks
         if uptime is not None and state.last_uptime is not None and uptime < state.last_uptime:
             state.polls = 0  # rebooted: interfaces may have been renumbered
         else:
             state.polls += 1
         state.last_uptime = uptime
+
+    async def _read_profiles(
+        self, ctx: _Ctx, obs: Observation, state: _DeviceState, refresh: bool, deadline: float
+    ) -> None:
+        ps = state.profile
+        if refresh or ps.name is None:
+            chosen = self._profiles.select(obs.sys_object_id, obs.sys_descr, ctx.target.role)
+            name = chosen.name if chosen is not None else ""
+            if name != ps.name:
+                state.profile = ps = ProfileState(
+                    name=name, chain=self._profiles.expand(chosen) if chosen else []
+                )
+        obs.profile = ps.name or None
+        if not ps.chain:
+            return
+
+        async def request(tag: int, a: int, b: int, oids: Sequence[bytes]) -> ber.Pdu:
+            return await self._request(ctx, tag, a, b, oids)
+
+        try:
+            obs.sensors, counts = await read_profiles(
+                request,
+                ps,
+                refresh=refresh,
+                deadline=deadline,
+                slow_interval=ctx.target.onu_interval,
+                initial_repetitions=self._max_rep,
+            )
+            obs.extra["profile_tables"] = counts["tables"]
+            obs.extra["profile_tables_skipped"] = counts["tables_skipped"]
+        except (PollFailed, PollTimeout) as exc:
+            # interfaces and system values were read: keep them, say what is missing
+            obs.extra["profile_error"] = getattr(exc, "reason", None) or str(exc) or "timeout"
+            logger.debug("%s: profile %s: %s", ctx.target.device_id, ps.name, exc)
 
     def _fill(
         self,
@@ -402,6 +448,8 @@ class SnmpCollector:
         obs.sys_uptime_ticks = uptime if isinstance(uptime, int) else None
         obs.sys_name = _text(values.get("sys_name"))
         obs.sys_descr = _text(values.get("sys_descr"))
+        oid = values.get("sys_object_id")
+        obs.sys_object_id = ".".join(map(str, oid)) if isinstance(oid, tuple) else None
         if plan.column_fields:
             interfaces = []
             for idx, r in rows.items():

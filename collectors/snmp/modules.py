@@ -55,6 +55,7 @@ MODULES: tuple[SnmpModule, ...] = (
             ("sys_uptime", "1.3.6.1.2.1.1.3.0"),
             ("sys_name", "1.3.6.1.2.1.1.5.0"),
             ("sys_descr", "1.3.6.1.2.1.1.1.0"),
+            ("sys_object_id", "1.3.6.1.2.1.1.2.0"),
         ),
     ),
     SnmpModule(

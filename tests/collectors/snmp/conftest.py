@@ -316,7 +316,7 @@ class RecordedAgents:
     def bulkwalk(self, name: str, oid: str) -> dict[str, tuple[str, str]]:
         """net-snmp ``snmpbulkwalk`` of ``oid``: OID (no dot) → (type, value text)."""
         out = subprocess.run(
-            ["snmpbulkwalk", "-v2c", "-c", name, "-On", "-Oe", "-OU", "-r", "2", "-t", "5",
+            ["snmpbulkwalk", "-v2c", "-c", name, "-On", "-Oe", "-OU", "-Ot", "-r", "2", "-t", "5",
              f"{self.address}:{self.port}", oid],
             capture_output=True, text=True, env=self.env, check=True,
         ).stdout
@@ -325,9 +325,9 @@ class RecordedAgents:
             if not line.startswith(".") or " = " not in line:
                 continue
             o, _, rest = line.partition(" = ")
-            typ, _, val = rest.partition(": ")
-            if not val and typ.startswith('""'):
-                typ, val = "STRING", ""
+            typ, sep, val = rest.partition(": ")
+            if not sep:  # "-Ot" prints TimeTicks bare; an empty string is ""
+                typ, val = ("STRING", "") if rest.startswith('""') else ("Timeticks", rest)
             values[o.lstrip(".")] = (typ.strip(), val.strip().strip('"'))
         return values
 

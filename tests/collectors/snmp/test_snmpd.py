@@ -25,6 +25,7 @@ from pysnmp.proto.rfc1902 import OctetString
 
 from collectors import ber
 from collectors.base import SnmpCredentials
+from collectors.profiles import ProfileSet
 from collectors.simfleet.snmpd import SnmpdAgent
 from collectors.snmp import MODULES, SnmpCollector, UdpTransport
 from collectors.usm import UsmUser
@@ -176,7 +177,7 @@ async def test_ups_values_match_net_snmp(
 
 async def test_slow_columns_cached_and_engine_discovered_once(snmpd: SnmpdAgent) -> None:
     recorder = RecordingTransport(UdpTransport())
-    collector = SnmpCollector(slow_every=3, transport=recorder)
+    collector = SnmpCollector(slow_every=3, transport=recorder, profiles=ProfileSet.empty())
     user = UsmUser(CREDS["sha-aes"])
     tgt = target("rtr-v3", "router", snmpd.address, snmpd.port, CREDS["sha-aes"])
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collectors import ber
 from collectors.base import Target
+from collectors.profiles import ProfileSet
 from collectors.snmp import SnmpCollector, Transport
 from tests.collectors.snmp.conftest import v2c
 from tests.collectors.snmp.fakes import FakeAgent, Value
@@ -141,3 +142,21 @@ async def test_a_looping_agent_fails_the_poll_instead_of_walking_forever() -> No
     assert not obs.ok
     assert obs.reason is not None and "does not advance" in obs.reason
     assert len(agent.requests) < 10
+
+
+async def test_a_profile_costs_nothing_after_the_first_poll_where_it_reads_nothing() -> None:
+    table = if_table(3)
+    table["1.3.6.1.2.1.1.2.0"] = (ber.OBJECT_IDENTIFIER, (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10))
+    with_profiles = FakeAgent(dict(table))
+    bare = FakeAgent(dict(table))
+    a = SnmpCollector(transport=with_profiles)
+    b = SnmpCollector(transport=bare, profiles=ProfileSet.empty())
+    first = await a.collect(router())
+    await b.collect(router())
+    assert first.ok and first.profile == "net-snmp-linux" and first.sensors == []
+    assert len(with_profiles.requests) > len(bare.requests)  # the first poll looked
+    n_with, n_bare = len(with_profiles.requests), len(bare.requests)
+    second = await a.collect(router())
+    await b.collect(router())
+    assert second.ok and second.extra["profile_tables"] == 0
+    assert len(with_profiles.requests) - n_with == len(bare.requests) - n_bare
