@@ -181,6 +181,32 @@ class SnmpCollector:
                 obs.extra["requests"] = ctx.requests
             return obs
 
+    async def walk(self, target: Target, oid: str = "1.3.6.1.2.1.1") -> list[ber.Varbind]:
+        """Every varbind under ``oid`` (the adaptive bulk walk; for writing profiles).
+
+        Raises:
+            PollFailed, PollTimeout: the agent failed or did not answer.
+            CollectorError: bad credentials configuration or a non-numeric OID.
+        """
+        if self._sem is None:
+            await self._transport.start()
+            self._sem = asyncio.Semaphore(self._max_concurrency)
+        ctx = await self._context(target)
+
+        async def request(tag: int, a: int, b: int, oids: Sequence[bytes]) -> ber.Pdu:
+            return await self._request(ctx, tag, a, b, oids)
+
+        col = ber.oid(oid)
+        walked = await bulk_walk(
+            request, ["v"], [col], WalkHints(), deadline=time.monotonic() + self._poll_budget,
+            initial_repetitions=self._max_rep,
+        )
+        out: list[ber.Varbind] = []
+        for idx, row in walked.rows.items():
+            out.append((col + idx, 0, row["v"]))
+        out.sort(key=lambda vb: ber.decode_oid(vb[0]))
+        return out
+
     @staticmethod
     def _clear_partial(obs: Observation) -> None:
         obs.sys_uptime_ticks = None
