@@ -135,3 +135,23 @@ async def test_walk_fails_clearly_when_the_time_budget_is_spent(
     assert not obs.ok
     assert obs.reason is not None and "time budget" in obs.reason
     assert obs.interfaces == []
+
+
+async def test_collector_walk_matches_snmpbulkwalk(recorded: RecordedAgents) -> None:
+    from collectors import ber
+
+    tree = "1.3.6.1.4.1.2011.5.25.31.1.1.3.1"
+    ref = recorded.bulkwalk("vrp_5720", tree)
+    collector = SnmpCollector()
+    try:
+        rows = await collector.walk(recorded.target("vrp_5720", "switch", timeout=5.0), tree)
+    finally:
+        await collector.aclose()
+    got = {ber.oid_text(o): v for o, _, v in rows}
+    assert list(got) == list(ref)  # same OIDs, same order
+    for oid, (typ, val) in ref.items():
+        v = got[oid]
+        if typ == "INTEGER":
+            assert v == int(val), oid
+        elif typ == "STRING":
+            assert isinstance(v, bytes) and v.decode() == val, oid
