@@ -95,7 +95,7 @@ def creds(version: str) -> SnmpCredentials:
 
 
 async def _kentongan_rounds(spec: dict[str, Any]) -> dict[str, Any]:
-    from collectors.snmp import SnmpCollector
+    from collectors.snmp import SnmpCollector, UdpTransport
 
     c = SnmpCollector(max_concurrency=spec["concurrency"], max_inflight=spec["concurrency"] * 2)
     cr = creds(spec["version"])
@@ -114,7 +114,7 @@ async def _kentongan_rounds(spec: dict[str, Any]) -> dict[str, Any]:
         values = max(values, 3 + 9 * max(len(o.interfaces) for o in obs))
         rounds.append({"cpu": cpu, "wall": wall, "failed": len(failed),
                        "reasons": sorted({o.reason or "" for o in failed})[:3]})
-    rcvbuf = c.transport.receive_buffer
+    rcvbuf = c.transport.receive_buffer if isinstance(c.transport, UdpTransport) else 0
     await c.aclose()
     return {"rounds": rounds, "values": values,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

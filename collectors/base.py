@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from core.errors import KentonganError
@@ -90,6 +91,9 @@ class Target:
     district_code: str | None = None
     timeout: float = 2.0
     retries: int = 1
+    onu_interval: float | None = None
+    """Seconds between walks of a profile's slow tables (ONU tables) for this device; the
+    profile's ``interval`` (default 300 s) when ``None``."""
 
 
 @dataclass(slots=True)
@@ -108,6 +112,83 @@ class InterfaceSample:
     in_discards: int | None = None
     out_discards: int | None = None
     high_speed_mbps: int | None = None
+    counter_bits: int | None = None
+    """Width of ``in_octets``/``out_octets`` when known: 64 (ifXTable), 32 (ifTable only)."""
+
+
+class SensorKind(StrEnum):
+    """What a sensor measures; the value is in the kind's base unit (:data:`SENSOR_UNITS`)."""
+
+    TEMPERATURE = "temperature"
+    VOLTAGE = "voltage"
+    CURRENT = "current"
+    POWER = "power"
+    FAN = "fan"
+    HUMIDITY = "humidity"
+    CPU = "cpu"
+    MEMORY = "memory"
+    LOAD = "load"
+    CHARGE = "charge"
+    RUNTIME = "runtime"
+    FREQUENCY = "frequency"
+    OPTICAL_RX = "optical_rx"
+    OPTICAL_TX = "optical_tx"
+    SIGNAL = "signal"
+    QUALITY = "quality"
+    RATE = "rate"
+    STATE = "state"
+
+
+SENSOR_UNITS: dict[SensorKind, str] = {
+    SensorKind.TEMPERATURE: "celsius",
+    SensorKind.VOLTAGE: "volts",
+    SensorKind.CURRENT: "amperes",
+    SensorKind.POWER: "watts",
+    SensorKind.FAN: "rpm",
+    SensorKind.HUMIDITY: "ratio",
+    SensorKind.CPU: "ratio",
+    SensorKind.MEMORY: "ratio",
+    SensorKind.LOAD: "ratio",
+    SensorKind.CHARGE: "ratio",
+    SensorKind.RUNTIME: "seconds",
+    SensorKind.FREQUENCY: "hertz",
+    SensorKind.OPTICAL_RX: "dbm",
+    SensorKind.OPTICAL_TX: "dbm",
+    SensorKind.SIGNAL: "dbm",
+    SensorKind.QUALITY: "db",
+    SensorKind.RATE: "bits_per_second",
+    SensorKind.STATE: "",
+}
+"""Base unit of each kind (the suffix of its metric family)."""
+
+
+@dataclass(slots=True)
+class SensorSample:
+    """One value a vendor profile read (health, optics, radio, UPS detail, ONU state).
+
+    Attributes:
+        kind: what it measures; ``value`` is in the kind's base unit.
+        name: the sensor's label (from a lookup such as entPhysicalName, or the profile).
+        value: the value after the profile's scaling; ``None`` when the agent reported
+            "no signal" (a ``no_signal`` sentinel, or 0 µW/mW for a dBm conversion). Values
+            in a reading's ``absent`` list (no module, no sensor) give no sample at all.
+        profile: the profile that declared it; ``table``/``index``: where it was read
+            (``index`` is the row index text, ``""`` for a scalar).
+        state: for ``kind=state``: the mapped state word (``online``, ``los``, ``dying_gasp``…).
+        low, high: thresholds (profile or defaults) in the same unit.
+    """
+
+    kind: SensorKind
+    name: str
+    value: float | None
+    profile: str = ""
+    table: str = ""
+    index: str = ""
+    state: str | None = None
+    low: float | None = None
+    high: float | None = None
+    oid: str = ""
+    """The instance OID the raw value was read from."""
 
 
 @dataclass(slots=True)
@@ -147,6 +228,10 @@ class Observation:
     interfaces: list[InterfaceSample] = field(default_factory=list)
     ups: UpsSample | None = None
     kiosk: KioskSample | None = None
+    sys_object_id: str | None = None
+    profile: str | None = None
+    """The vendor profile that matched (``collectors/profiles``), if any."""
+    sensors: list[SensorSample] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -278,6 +278,8 @@ class Pdu:
     error_status: int
     error_index: int
     varbinds: list[Varbind]
+    size: int = 0
+    """Bytes of the message that carried it (0: not recorded)."""
 
 
 def decode_pdu(data: bytes, pos: int = 0, end: int | None = None) -> Pdu:

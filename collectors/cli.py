@@ -178,3 +178,111 @@ async def _forever(engine: Any, settings: Any) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``kentongan poll`` to the root app."""
     app.command("poll", help=POLL_HELP)(poll)
+    app.add_typer(snmp_app, name="snmp")
+
+
+SNMP_HELP = """Look at one device over SNMP: which vendor profile matched, and raw walks.
+
+[bold]Examples[/]
+
+  kentongan snmp profile rtr-kemiren             # matched profile and the values it read
+  kentongan snmp walk olt-glagah 1.3.6.1.4.1.3902  # numeric OIDs, to write a profile
+
+Profiles: collectors/profiles/*.yaml and $KENTONGAN_PROFILES_DIR (docs/snmp.md).
+"""
+snmp_app = typer.Typer(help=SNMP_HELP, no_args_is_help=True, rich_markup_mode="rich")
+
+
+def _snmp_target(device: str) -> Any:
+    from collectors.probe import ProbeError, build_target
+    from core.settings import get_settings
+    from inventory.db import get_engine, session_scope
+
+    err = Console(stderr=True)
+    try:
+        with session_scope(get_engine(get_settings().database_url)) as session:
+            return build_target(session, device, "snmp", timeout=3.0, retries=1)
+    except ProbeError as exc:
+        err.print(f"[red]error:[/] {exc} (list devices with: kentongan inventory export)")
+        raise typer.Exit(2) from None
+
+
+@snmp_app.command("profile")
+def snmp_profile(
+    device: str = typer.Argument(..., help="Inventory device id, e.g. rtr-kemiren."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sensors as JSON."),
+) -> None:
+    """Poll DEVICE once and show the profile that matched and every value it read."""
+    from collectors.profiles import ProfileError, default_profiles
+    from collectors.snmp import SnmpCollector
+
+    err = Console(stderr=True)
+    target = _snmp_target(device)
+    try:
+        profiles = default_profiles()
+    except ProfileError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+    async def run() -> Observation:
+        c = SnmpCollector(max_concurrency=1, profiles=profiles)
+        try:
+            return await c.collect(target)
+        finally:
+            await c.aclose()
+
+    obs = asyncio.run(run())
+    if not obs.ok:
+        err.print(f"[red]{device}: poll failed:[/] {obs.reason}")
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps({"profile": obs.profile, "sys_object_id": obs.sys_object_id,
+                               "sensors": _jsonable([dataclasses.asdict(s) for s in obs.sensors])},
+                              indent=2))
+        return
+    chosen = profiles.profiles.get(obs.profile or "")
+    chain = ", ".join(p.name for p in profiles.expand(chosen)) if chosen else "-"
+    Console().print(f"[bold]{device}[/] sysObjectID {obs.sys_object_id or '?'}: profile "
+                    f"[bold]{obs.profile or 'none'}[/] (reads {chain})")
+    table = Table(title=f"{len(obs.sensors)} values")
+    for col in ("kind", "sensor", "value", "state", "low", "high", "oid"):
+        table.add_column(col)
+    for s in obs.sensors:
+        table.add_row(s.kind.value, s.name, "no signal" if s.value is None and s.state is None
+                      else f"{s.value:g}" if s.value is not None else "",
+                      s.state or "", "" if s.low is None else f"{s.low:g}",
+                      "" if s.high is None else f"{s.high:g}", s.oid)
+    Console().print(table)
+    if "profile_error" in obs.extra:
+        err.print(f"[yellow]incomplete:[/] {obs.extra['profile_error']}")
+
+
+@snmp_app.command("walk")
+def snmp_walk(
+    device: str = typer.Argument(..., help="Inventory device id."),
+    oid: str = typer.Argument("1.3.6.1.2.1.1", help="Numeric OID of the subtree."),
+) -> None:
+    """Walk OID on DEVICE (numeric output, one `OID = value` a line)."""
+    from collectors.base import CollectorError
+    from collectors.snmp import SnmpCollector
+
+    target = _snmp_target(device)
+
+    async def run() -> list[Any]:
+        c = SnmpCollector(max_concurrency=1)
+        try:
+            return await c.walk(target, oid.lstrip("."))
+        finally:
+            await c.aclose()
+
+    try:
+        rows = asyncio.run(run())
+    except (CollectorError, TimeoutError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] walk of {oid} on {device}: {exc}")
+        raise typer.Exit(1) from None
+    from collectors import ber
+
+    for o, _, v in rows:
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else (
+            ".".join(map(str, v)) if isinstance(v, tuple) else v)
+        typer.echo(f"{ber.oid_text(o)} = {text}")

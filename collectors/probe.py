@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -19,7 +19,15 @@ from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from collectors.base import Collector, InterfaceSample, Observation, Target
+from collectors.base import (
+    SENSOR_UNITS,
+    Collector,
+    InterfaceSample,
+    Observation,
+    SensorKind,
+    SensorSample,
+    Target,
+)
 from collectors.factory import make_collector
 from collectors.targets import AddressNotAllowed, CredentialError, load_entries
 from core.errors import KentonganError
@@ -142,6 +150,11 @@ class ObservationCollector:
             if ups.charge_percent is not None:
                 yield _gauge("kentongan_ups_battery_charge_ratio", "UPS battery charge (0-1).",
                              ups.charge_percent / 100.0)
+            if ups.minutes_remaining is not None:
+                yield _gauge("kentongan_ups_battery_runtime_seconds",
+                             "Estimated battery runtime left.", ups.minutes_remaining * 60.0)
+        yield from system_families(obs)
+        yield from sensor_families(obs.sensors)
         if obs.kiosk is not None:
             kiosk = obs.kiosk
             if kiosk.app_version is not None:
@@ -152,6 +165,65 @@ class ObservationCollector:
             if kiosk.disk_free_bytes is not None:
                 yield _gauge("kentongan_kiosk_disk_free_bytes", "Free bytes on the data disk.",
                              kiosk.disk_free_bytes)
+
+
+def system_families(obs: Observation) -> Iterator[Metric]:
+    """``kentongan_device_system_info``: what the agent says it is, and the profile read."""
+    if obs.sys_descr is None and obs.sys_object_id is None and obs.sys_name is None:
+        return
+    info = InfoMetricFamily(
+        "kentongan_device_system", "The agent's sysName, sysDescr, sysObjectID and profile.",
+        labels=["sys_name", "sys_descr", "sys_object_id", "profile"],
+    )
+    info.add_metric([obs.sys_name or "", (obs.sys_descr or "")[:200], obs.sys_object_id or "",
+                     obs.profile or ""], {})
+    yield info
+
+
+def sensor_families(sensors: Sequence[SensorSample]) -> Iterator[Metric]:
+    """One family per sensor kind (``kentongan_sensor_<kind>_<unit>``, base units), state
+    sensors as ``kentongan_sensor_state{state=…} 1``, and the thresholds as
+    ``kentongan_sensor_low_threshold`` / ``kentongan_sensor_high_threshold``
+    (``kind`` label) for the alert rules. Labels: ``sensor``, ``table``, ``index``. A sensor
+    with no signal (value ``None``) is exported as ``kentongan_sensor_no_signal 1``."""
+    by_kind: dict[SensorKind, GaugeMetricFamily] = {}
+    state = GaugeMetricFamily("kentongan_sensor_state", "State sensors (1 for the current state).",
+                              labels=["sensor", "table", "index", "state"])
+    no_signal = GaugeMetricFamily("kentongan_sensor_no_signal",
+                                  "1 when a sensor reports no signal (no light, no carrier).",
+                                  labels=["kind", "sensor", "table", "index"])
+    low = GaugeMetricFamily("kentongan_sensor_low_threshold", "Low threshold of a sensor.",
+                            labels=["kind", "sensor", "table", "index"])
+    high = GaugeMetricFamily("kentongan_sensor_high_threshold", "High threshold of a sensor.",
+                             labels=["kind", "sensor", "table", "index"])
+    seen: set[tuple[str, str, str, str]] = set()
+    for s in sensors:
+        key = (s.kind.value, s.name, s.table, s.index)
+        if key in seen:  # two readings naming the same series: keep the first
+            continue
+        seen.add(key)
+        where = [s.name, s.table, s.index]
+        if s.kind is SensorKind.STATE:
+            state.add_metric([*where, s.state or "unknown"], 1)
+            continue
+        if s.value is None:
+            no_signal.add_metric([s.kind.value, *where], 1)
+        else:
+            fam = by_kind.get(s.kind)
+            if fam is None:
+                name = f"kentongan_sensor_{s.kind.value}_{SENSOR_UNITS[s.kind]}"
+                fam = by_kind[s.kind] = GaugeMetricFamily(
+                    name, f"{s.kind.value} sensors, in {SENSOR_UNITS[s.kind]}.",
+                    labels=["sensor", "table", "index"])
+            fam.add_metric(where, s.value)
+        if s.low is not None:
+            low.add_metric([s.kind.value, *where], s.low)
+        if s.high is not None:
+            high.add_metric([s.kind.value, *where], s.high)
+    yield from by_kind.values()
+    for fam in (state, no_signal, low, high):
+        if fam.samples:
+            yield fam
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -179,6 +251,11 @@ def _interface_families(obs: Observation, links: Mapping[str, str]) -> Iterator[
             if value is not None:
                 fam.add_sample(name, labels(i), 1 if value else 0)
         yield fam
+    speed = GaugeMetricFamily("kentongan_interface_speed_bps", "Interface speed (bits/s).")
+    for i in obs.interfaces:
+        if i.high_speed_mbps is not None:
+            speed.add_sample("kentongan_interface_speed_bps", labels(i), i.high_speed_mbps * 1e6)
+    yield speed
     for attr in ("in_octets", "out_octets", "in_errors", "out_errors", "in_discards",
                  "out_discards"):
         cfam = CounterMetricFamily(f"kentongan_interface_{attr}", f"Raw {attr} counter.")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 try:  # cryptography >= 47 keeps CFB among the "decrepit" modes
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
 except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.modes import CFB  # type: ignore[assignment, unused-ignore]
+    from cryptography.hazmat.primitives.ciphers.modes import CFB  # type: ignore[assignment,unused-ignore]
 
 from collectors.base import CollectorError, Secret, SnmpCredentials
 

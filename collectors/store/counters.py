@@ -25,13 +25,16 @@ def uptime_went_back(
     return True
 
 
-def counter_delta(previous: int | None, current: int | None, *, rebooted: bool = False) -> int:
+def counter_delta(
+    previous: int | None, current: int | None, *, rebooted: bool = False, bits: int | None = None
+) -> int:
     """How much a raw SNMP counter advanced, never negative.
 
     After a reboot the counter restarted from zero, so the advance is ``current``. A
     smaller reading without a reboot is a wrap: of a 32-bit counter when the previous
     reading fits 32 bits, of a 64-bit counter when the previous reading was in the top
-    quarter of its range, otherwise a reset (counted as ``current``).
+    quarter of its range, otherwise a reset (counted as ``current``). ``bits`` (32 or 64),
+    when the collector knows the counter's width, decides between 32- and 64-bit wrap.
     """
     if current is None or previous is None or current < 0:
         return 0
@@ -39,7 +42,9 @@ def counter_delta(previous: int | None, current: int | None, *, rebooted: bool =
         return current
     if current >= previous:
         return current - previous
-    if previous < 2**32:
+    if bits == 32:
+        return (current - previous) % 2**32
+    if previous < 2**32 and bits != 64:
         return current + 2**32 - previous
     if previous >= 2**64 - 2**62:
         return current + 2**64 - previous

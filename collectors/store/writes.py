@@ -200,7 +200,8 @@ def _apply_interface(
         previous = _from_db(getattr(irow, f"{name}_raw"))
         total = _from_db(getattr(irow, f"{name}_total")) or 0
         if previous is not None:
-            total += counter_delta(previous, current, rebooted=rebooted)
+            bits = sample.counter_bits if name.endswith("_octets") else 32
+            total += counter_delta(previous, current, rebooted=rebooted, bits=bits)
         setattr(irow, f"{name}_total", _to_db(total))
         setattr(irow, f"{name}_raw", _to_db(current))
     irow.updated_at = now

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from collectors.base import Secret, SnmpCredentials, Target
-from collectors.simfleet import SimDevice, SimFleet
+from collectors.simfleet import SimDevice, SimFleet, probe
 from collectors.simfleet.snmpd import SnmpdAgent, SnmpdUser
 from collectors.snmp import SnmpCollector
 from tests.support.peers import netsnmp_agent, snmpsim_fleet
@@ -246,3 +250,123 @@ class UdpRelay:
         self._thread.join(timeout=2)
         self.front.close()
         self.back.close()
+
+
+# --------------------------------------------------------------------------- recordings
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "data" / "snmprec"
+BIG_INTERFACES = 2000
+
+
+def big_switch_recording(n: int = BIG_INTERFACES) -> str:
+    """A synthetic ``n``-interface switch (IF-MIB ifTable + ifXTable), deterministic values."""
+    lines = [
+        "1.3.6.1.2.1.1.1.0|4|synthetic 2000-port switch",
+        "1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.99999.1",
+        "1.3.6.1.2.1.1.3.0|67|123456",
+        "1.3.6.1.2.1.1.5.0|4|big2000",
+    ]
+    tbl = "1.3.6.1.2.1.2.2.1"
+    ifx = "1.3.6.1.2.1.31.1.1.1"
+    cols: list[tuple[str, int, str, Callable[[int], object]]] = [
+        (tbl, 2, "4", lambda i: f"Ethernet{i}"),
+        (tbl, 5, "66", lambda i: 1_000_000_000),
+        (tbl, 7, "2", lambda i: 1),
+        (tbl, 8, "2", lambda i: 1 if i % 3 else 2),
+        (tbl, 10, "65", lambda i: (i * 7919) % 2**32),
+        (tbl, 13, "65", lambda i: i % 5),
+        (tbl, 14, "65", lambda i: i % 7),
+        (tbl, 16, "65", lambda i: (i * 104729) % 2**32),
+        (tbl, 19, "65", lambda i: i % 11),
+        (tbl, 20, "65", lambda i: i % 13),
+        (ifx, 1, "4", lambda i: f"Eth1/{i}"),
+        (ifx, 6, "70", lambda i: i * 10**12 + 17),
+        (ifx, 10, "70", lambda i: i * 10**11 + 29),
+        (ifx, 15, "66", lambda i: 1000),
+        (ifx, 18, "4", lambda i: f"uplink desa {i}" if i % 10 == 0 else ""),
+    ]
+    for base, col, tag, value in cols:  # snmprec lines sorted by OID: column by column
+        lines += [f"{base}.{col}.{i}|{tag}|{value(i)}" for i in range(1, n + 1)]
+    lines.append("1.3.6.1.6.3.10.2.1.3.0|2|1234")  # snmpEngineTime: the table is not the last
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class RecordedAgents:
+    """One snmpsim responder serving the recordings under ``tests/data/snmprec``."""
+
+    address: str
+    port: int
+    env: dict[str, str]
+
+    def creds(self, name: str) -> SnmpCredentials:
+        """v2c credentials selecting recording ``name``."""
+        return v2c(name)
+
+    def target(self, name: str, role: str, *, timeout: float = 2.0) -> Target:
+        """A Target polling recording ``name``."""
+        return target(name, role, self.address, self.port, v2c(name), timeout=timeout,
+                      retries=1)
+
+    def bulkwalk(self, name: str, oid: str) -> dict[str, tuple[str, str]]:
+        """net-snmp ``snmpbulkwalk`` of ``oid``: OID (no dot) → (type, value text)."""
+        out = subprocess.run(
+            ["snmpbulkwalk", "-v2c", "-c", name, "-On", "-Oe", "-OU", "-Ot", "-r", "2", "-t", "5",
+             f"{self.address}:{self.port}", oid],
+            capture_output=True, text=True, env=self.env, check=True,
+        ).stdout
+        values: dict[str, tuple[str, str]] = {}
+        for line in out.splitlines():
+            if not line.startswith(".") or " = " not in line:
+                continue
+            o, _, rest = line.partition(" = ")
+            typ, sep, val = rest.partition(": ")
+            if not sep:  # "-Ot" prints TimeTicks bare; an empty string is ""
+                typ, val = ("STRING", "") if rest.startswith('""') else ("Timeticks", rest)
+            values[o.lstrip(".")] = (typ.strip(), val.strip().strip('"'))
+        return values
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordedAgents]:
+    """snmpsim (replies capped at 64 varbinds, its default) serving the real recordings and
+    the synthetic 2,000-interface switch ``big2000``."""
+    work = tmp_path_factory.mktemp("recorded")
+    data = work / "data"
+    data.mkdir()
+    for f in RECORDINGS.glob("*.snmprec"):
+        shutil.copy(f, data / f.name)
+    (data / "big2000.snmprec").write_text(big_switch_recording())
+    tools = work / "tools"
+    tools.mkdir()
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(tools), SNMPCONFPATH=str(tools), MIBS="",
+               MIBDIRS=str(tools))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    exe = Path(sys.executable).with_name("snmpsim-command-responder")
+    args = [str(exe), f"--data-dir={data}", f"--cache-dir={work / 'cache'}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+            f"--logging-method=file:{work / 'snmpsim.log'}", "--log-level=error"]
+    if os.geteuid() == 0:
+        args += ["--process-user=root", "--process-group=root"]
+    log = (work / "snmpsim.out").open("wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while not probe("127.0.0.1", port, "big2000"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("snmpsim did not start:\n"
+                                   + (work / "snmpsim.out").read_text(errors="replace")[-2000:])
+            time.sleep(0.2)
+        for f in data.glob("*.snmprec"):  # open each recording's index once
+            probe("127.0.0.1", port, f.stem, timeout=5.0)
+        yield RecordedAgents("127.0.0.1", port, env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

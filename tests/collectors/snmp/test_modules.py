@@ -11,15 +11,15 @@ from collectors.snmp import SnmpCollector, modules_for, plan_summary
 def test_roles_select_modules() -> None:
     assert [m.name for m in modules_for("router")] == ["system", "if_mib"]
     assert [m.name for m in modules_for("ont")] == ["system", "if_mib"]
-    assert [m.name for m in modules_for("ups")] == ["system", "ups"]
+    assert [m.name for m in modules_for("ups")] == ["system", "if_mib", "ups"]
     assert [m.name for m in modules_for("kiosk")] == ["system", "kiosk"]
-    assert [m.name for m in modules_for("server")] == ["system"]
+    assert [m.name for m in modules_for("server")] == ["system", "if_mib"]
 
 
 def test_plan_keeps_slow_columns_apart() -> None:
     plan = plan_summary("router")
-    assert plan["slow_columns"] == ("name", "alias")
-    assert "name" not in plan["columns"] and len(plan["columns"]) == 9
+    assert plan["slow_columns"] == ("name", "alias", "descr")
+    assert "name" not in plan["columns"] and len(plan["columns"]) == 12
     assert plan_summary("kiosk")["row_columns"] == ("storage_units", "storage_size",
                                                     "storage_used")
 

@@ -25,9 +25,12 @@ from pysnmp.proto.rfc1902 import OctetString
 
 from collectors import ber
 from collectors.base import SnmpCredentials
+from collectors.profiles import ProfileSet
 from collectors.simfleet.snmpd import SnmpdAgent
-from collectors.snmp import MODULES, SnmpCollector
+from collectors.snmp import MODULES, SnmpCollector, UdpTransport
+from collectors.usm import UsmUser
 from tests.collectors.snmp.conftest import USERS, NetSnmpTools, target, v2c, v3
+from tests.collectors.snmp.fakes import RecordingTransport, v3_request_pdu
 
 pytestmark = pytest.mark.integration
 
@@ -172,32 +175,18 @@ async def test_ups_values_match_net_snmp(
     assert obs.ups.minutes_remaining == float(ref[oids[2]]) == 42.0
 
 
-async def test_slow_columns_cached_and_engine_discovered_once(
-    snmpd: SnmpdAgent, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    collector = SnmpCollector(slow_every=3)
-    sent: list[list[str]] = []
-    real = collector.transport.exchange
-
-    async def recording(addr: Any, rid: int, payload: bytes, decode: Any, **kw: Any) -> Any:
-        msg = ber.decode_v3_message(payload)
-        keys = collector._users[CREDS["sha-aes"]].keys_for(msg.engine_id)
-        if msg.flags & 0x02:
-            from collectors.usm import decrypt
-            content = ber.unwrap_sequence(decrypt(keys, msg.engine_boots, msg.engine_time,
-                                                  msg.priv_params, msg.data))
-        else:
-            content = msg.data
-        sent.append([ber.oid_text(o) for o, _, _ in ber.decode_scoped_pdu(content)[2].varbinds])
-        return await real(addr, rid, payload, decode, **kw)
-
-    monkeypatch.setattr(collector.transport, "exchange", recording)
+async def test_slow_columns_cached_and_engine_discovered_once(snmpd: SnmpdAgent) -> None:
+    recorder = RecordingTransport(UdpTransport())
+    collector = SnmpCollector(slow_every=3, transport=recorder, profiles=ProfileSet.empty())
+    user = UsmUser(CREDS["sha-aes"])
     tgt = target("rtr-v3", "router", snmpd.address, snmpd.port, CREDS["sha-aes"])
     try:
         results = [await collector.collect(tgt) for _ in range(4)]
     finally:
         await collector.aclose()
     assert all(o.ok for o in results), [o.reason for o in results]
+    sent = [[ber.oid_text(o) for o, _, _ in v3_request_pdu(r.payload, user).varbinds]
+            for r in recorder.sent]
     assert [o.extra["requests"] for o in results] == [2, 1, 1, 1]  # discovery only once
     assert sent[0] == []  # the discovery probe carries no varbinds
     assert [o.extra["slow_refreshed"] for o in results] == [True, False, False, True]

@@ -1,0 +1,170 @@
+"""Write ``sensors_test.yml`` (promtool unit tests of ``rules/kentongan-sensors.yml``): for
+every alert one case that fires, one that does not, one in maintenance.
+
+Run: ``python -m alerts.tests.sensors_generate``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE.parent / "rules" / "kentongan-sensors.yml"
+OUTPUT = HERE / "sensors_test.yml"
+DEV = {"device": "olt-glagah"}
+
+
+def _s(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    body = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{body}}}", "values": values}
+
+
+def _expand(text: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
+
+
+# alert → (value family, sensor labels, kind, threshold family, threshold, firing, quiet, for)
+CASES: dict[str, tuple[str, dict[str, str], str | None, str | None, float, float, float, int]] = {
+    "OpticalRxLow": (
+        "kentongan_sensor_optical_rx_dbm",
+        {"sensor": "onu 3", "table": "onu", "index": "1.3"},
+        "optical_rx",
+        "low",
+        -27,
+        -29.5,
+        -21,
+        10,
+    ),
+    "OpticalRxHigh": (
+        "kentongan_sensor_optical_rx_dbm",
+        {"sensor": "onu 4", "table": "onu", "index": "1.4"},
+        "optical_rx",
+        "high",
+        -8,
+        -6,
+        -21,
+        10,
+    ),
+    "TemperatureHigh": (
+        "kentongan_sensor_temperature_celsius",
+        {"sensor": "board", "table": "scalars", "index": ""},
+        "temperature",
+        "high",
+        70,
+        78,
+        45,
+        10,
+    ),
+    "CpuHigh": (
+        "kentongan_sensor_cpu_ratio",
+        {"sensor": "MPU Board 0", "table": "hw", "index": "9"},
+        "cpu",
+        "high",
+        0.9,
+        0.97,
+        0.4,
+        15,
+    ),
+    "LteSignalWeak": (
+        "kentongan_sensor_signal_dbm",
+        {"sensor": "lte3 rsrp", "table": "lte", "index": "3"},
+        "signal",
+        "low",
+        -110,
+        -118,
+        -95,
+        15,
+    ),
+    "OnuLos": (
+        "kentongan_sensor_state",
+        {"sensor": "onu 7", "table": "onu", "index": "1.7", "state": "los"},
+        None,
+        None,
+        0,
+        1,
+        0,
+        5,
+    ),
+    "OnuDyingGasp": (
+        "kentongan_sensor_state",
+        {"sensor": "onu 8", "table": "onu", "index": "1.8", "state": "dying_gasp"},
+        None,
+        None,
+        0,
+        1,
+        0,
+        2,
+    ),
+}
+
+
+def render() -> str:
+    """The promtool test file."""
+    rules = {r["alert"]: r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
+    tests: list[dict[str, Any]] = []
+    for alert, (fam, where, kind, bound, thr, bad, good, minutes) in CASES.items():
+        rule = rules[alert]
+        labels = {**DEV, **where}
+        for fire, value in ((True, bad), (False, good)):
+            series = [_s(fam, labels, f"{value}x30"), _s("kentongan_maintenance", DEV, "0x30")]
+            if kind is not None:
+                series.append(
+                    _s(
+                        f"kentongan_sensor_{bound}_threshold",
+                        {**DEV, "kind": kind, **where},
+                        f"{thr}x30",
+                    )
+                )
+            exp: list[dict[str, Any]] = []
+            if fire:
+                exp = [
+                    {
+                        "exp_labels": {
+                            **{k: v for k, v in labels.items() if v},
+                            "severity": rule["labels"]["severity"],
+                        },
+                        "exp_annotations": {
+                            k: _expand(v, labels) for k, v in rule["annotations"].items()
+                        },
+                    }
+                ]
+            tests.append(
+                {
+                    "name": f"{alert} {'fires' if fire else 'stays quiet'}",
+                    "interval": "1m",
+                    "input_series": series,
+                    "alert_rule_test": [
+                        {"eval_time": f"{minutes + 2}m", "alertname": alert, "exp_alerts": exp}
+                    ],
+                }
+            )
+        # in a maintenance window it does not page
+        tests.append(
+            {
+                "name": f"{alert} suppressed in maintenance",
+                "interval": "1m",
+                "input_series": [
+                    _s(fam, labels, f"{bad}x30"),
+                    _s("kentongan_maintenance", DEV, "1x30"),
+                    *series[2:],
+                ],
+                "alert_rule_test": [
+                    {"eval_time": f"{minutes + 2}m", "alertname": alert, "exp_alerts": []}
+                ],
+            }
+        )
+    doc = {
+        "rule_files": ["../rules/kentongan-sensors.yml"],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
+    return "# Generated by `python -m alerts.tests.sensors_generate`.\n" + yaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
