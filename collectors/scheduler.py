@@ -427,12 +427,22 @@ class Scheduler:
         """
         self._listeners.append(listener)
 
+    def lag_seconds(self) -> float:
+        """How far behind schedule polling is: the age of the most overdue poll not yet
+        started (0 when every due device is being polled)."""
+        now = self._clock()
+        overdue = [now - slot.due for slot in list(self._slots.values()) if not slot.in_flight]
+        return max(0.0, max(overdue, default=0.0))
+
     def _write(self, pending: _Pending, at: datetime) -> list[Transition]:
+        # Staleness in the poller's own judgement excuses its lag: a device it was late to
+        # poll (an overloaded host) has not gone quiet.
+        policy = dataclasses.replace(self.policy, lag_grace_seconds=self.lag_seconds())
         with session_scope(self.engine) as session:
             if pending.observations:
-                return record_observations(session, pending.observations, policy=self.policy,
+                return record_observations(session, pending.observations, policy=policy,
                                            intervals=pending.intervals, now=at)
-            return recompute_states(session, policy=self.policy, now=at)
+            return recompute_states(session, policy=policy, now=at)
 
     def _recheck_behind(self, changes: Sequence[Transition]) -> None:
         """A device or link came back up: poll what sits behind it now, without back-off

@@ -405,7 +405,6 @@ def install_first_release(url: str, kiosks: KioskStandIns, release_dir: Path,
             engine, resolve_release(version, release_dir=release_dir),
             target=TargetFilter(devices=tuple(kiosks.hosts)),
             options=RolloutOptions(canary=0, batch="100%", max_fail=1.0,
-                                   extra_vars=kiosks.extravars(),
                                    respect_service_hours=False),
             created_by="kentongan demo (first install)",
         )
@@ -497,9 +496,15 @@ def run_demo(
                 demo_peers = start_peers(workdir, url=url, port=port,
                                          token_file=webhook_token_file)
             notes.extend(demo_peers.problems)
+        # The stand-ins' playbook variables (templated: kiosk_root per host) are the
+        # administrator's file, KENTONGAN_PLAYBOOK_VARS_FILE: the only vars Ansible templates.
+        kiosk_vars = workdir / "kiosk-vars.json"
+        if standins is not None:
+            kiosk_vars.write_text(json.dumps(standins.extravars(), indent=2))
         settings = Settings(
             database_url=url,
             port=port,
+            playbook_vars_file=kiosk_vars if standins is not None else None,
             run_poller=True,
             poll_interval_seconds=poll_interval,
             poll_timeout_seconds=3.0,
@@ -515,11 +520,10 @@ def run_demo(
             "KENTONGAN_RELEASE_DIR": str(release_dir),
             "KENTONGAN_SERVICE_HOURS": "00:00-00:00",
             "KENTONGAN_KIOSK_ROOT": settings.kiosk_root,
+            **({"KENTONGAN_PLAYBOOK_VARS_FILE": str(kiosk_vars)} if standins else {}),
             **(standins.envvars() if standins else {}),
         }
         (workdir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
-        if standins is not None:
-            (workdir / "kiosk-vars.json").write_text(json.dumps(standins.extravars(), indent=2))
         (workdir / "demo.json").write_text(json.dumps({
             "url": f"http://127.0.0.1:{port}",
             "admin_token_file": str(admin_token_file),
@@ -546,7 +550,7 @@ def run_demo(
             f"  a fibre cut   .venv/bin/kentongan demo fault cut fo-noc-glagah --for 10m\n"
             f"  CLI settings  set -a; . {rel}/env; set +a\n"
             f"  a rollout     .venv/bin/kentongan rollout start --version {NEXT_RELEASE} "
-            f"--district {GLAGAH} --vars-file {rel}/kiosk-vars.json\n"
+            f"--district {GLAGAH}   (after the CLI settings line)\n"
             "  Ctrl-C stops everything."
         )
         for note in notes:

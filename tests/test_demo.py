@@ -169,8 +169,7 @@ def _check_peers_faults_and_rollout(tmp_path: Path, base: str) -> None:
 
     rollout = subprocess.run(
         [sys.executable, "-m", "kentongan.cli", "rollout", "start", "--version", "2.5.0",
-         "--district", "35.10.15", "--vars-file", str(workdir / "kiosk-vars.json"),
-         "--batch", "100%"],
+         "--district", "35.10.15", "--batch", "100%"],
         env=env, capture_output=True, text=True, cwd=tmp_path, timeout=400,
     )
     assert rollout.returncode == 0, rollout.stderr[-3000:]

@@ -43,7 +43,7 @@ def test_every_installer_and_registrar_resolves() -> None:
 
 def test_app_installs_the_api_before_the_poller(tmp_path: Path) -> None:
     names = [f"{i.__module__}" for i in registry.app_installers()]
-    assert names[0] == "api.routes.health"
+    assert names[:2] == ["api.params", "api.routes.health"]  # the 422 handler, then routes
     assert names[-1] == "collectors.service"  # the poller starts last, stops first
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", run_poller=False))
     assert isinstance(app, FastAPI)

@@ -35,6 +35,9 @@ class StorePolicy:
     #: older than that is judged as if confirmed then: the poller's own downtime (a restart)
     #: must not turn a steady fleet ``unknown`` before it has had time to poll it again.
     watching_since: datetime | None = None
+    #: How far behind its schedule the poller applying this policy is, in seconds: a state
+    #: the poller was late to confirm is not stale by that much (its lag, not the device's).
+    lag_grace_seconds: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> StorePolicy:
@@ -85,6 +88,8 @@ def fresh_until(
     bound = max_age_seconds
     if bound is None:
         bound = stale_after_seconds(interval_seconds, policy)
+        if policy is not None:
+            bound += max(0.0, policy.lag_grace_seconds)
     return as_utc(checked_at) + timedelta(seconds=bound)
 
 

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from core.csvcells import neutralise
+from core.settings import Settings
 from inventory.models import Region
+from kentongan.app import create_app
 from tests.alerts.test_sla import history
 
 KEMIREN = "35.10.15.2004"
@@ -53,9 +55,11 @@ def _no_formula(rows: list[dict[str, str]]) -> None:
             assert not cell.startswith("-") or cell.lstrip("-").replace(".", "").isdigit(), cell
 
 
-def test_readiness_csv_neutralises_names(client: TestClient, seeded: Engine) -> None:
-    _rename(seeded)
-    r = client.get("/api/v1/readiness.csv")
+def test_readiness_csv_neutralises_names(app_settings: Settings, seeded: Engine) -> None:
+    _rename(seeded)  # before the app starts: its readiness board is warmed at start-up
+    settings = app_settings.model_copy(update={"readiness_cache_seconds": 0})
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/api/v1/readiness.csv")
     assert r.status_code == 200
     rows = _rows(r.text)
     kemiren = next(row for row in rows if row["village_code"] == KEMIREN)

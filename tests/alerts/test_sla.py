@@ -153,8 +153,10 @@ def test_durations_read_right_in_both_languages() -> None:
 def test_cohort_rows_follow_the_district_filter(seeded: Engine) -> None:
     history(seeded)
     with Session(seeded) as session:
-        whole = sla_report(session, month="2026-10", now=at(31, 0))
-        glagah = sla_report(session, month="2026-10", district="35.10.15", now=at(31, 0))
+        cohorts = load_policy().cohorts  # the caller (api/) passes the policy's cohorts
+        whole = sla_report(session, month="2026-10", cohorts=cohorts, now=at(31, 0))
+        glagah = sla_report(session, month="2026-10", district="35.10.15", cohorts=cohorts,
+                            now=at(31, 0))
     assert {r.villages for r in whole.cohorts} == {4}
     assert {r.villages for r in glagah.cohorts} == {3}
     assert all(r.name.endswith("· Glagah") for r in glagah.cohorts), glagah.cohorts

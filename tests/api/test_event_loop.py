@@ -24,8 +24,8 @@ from sqlalchemy import update
 
 from api.auth import Role, create_token
 from inventory.db import make_engine, session_scope
-from inventory.migrate import upgrade
 from inventory.models import Device, SnmpProfile
+from kentongan.app import upgrade
 from tests.alerts.peers import process, snmpd
 from tests.alerts.support import free_port, seed
 

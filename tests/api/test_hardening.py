@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api.auth import Role
 from api.models import AuditEntry
 from collectors.targets import AddressNotAllowed, check_allowed, parse_networks
@@ -23,6 +22,7 @@ from core.settings import Settings
 from inventory.export import ansible_inventory, inventory_document
 from inventory.models import Device, SnmpProfile
 from inventory.schemas import SnmpProfileIn
+from kentongan.app import create_app
 from tests.api.conftest import ApiEnv
 
 SCRAPE = "ktg_scrape_hardening_test_0123456789"

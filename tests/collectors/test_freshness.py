@@ -175,3 +175,17 @@ def test_a_poller_restart_does_not_turn_a_steady_fleet_unknown(db: Engine) -> No
         changes = recompute_states(s, policy=watching, now=restarted + 4 * MIN)
         s.rollback()
     assert {c.subject for c in changes if c.to_status == "unknown"} >= {"rtr-kemiren"}
+
+
+def test_the_pollers_own_lag_is_not_staleness() -> None:
+    """A state 200 s old at a 60 s interval (bound 180 s) is stale, unless the poller that
+    judges it is itself 30 s behind its schedule."""
+    checked = T0
+    now = T0 + timedelta(seconds=200)
+    assert not is_fresh(checked, now=now, interval_seconds=60, policy=POLICY)
+    import dataclasses
+
+    late = dataclasses.replace(POLICY, lag_grace_seconds=30)
+    assert is_fresh(checked, now=now, interval_seconds=60, policy=late)
+    assert not is_fresh(checked, now=now + timedelta(seconds=20), interval_seconds=60,
+                        policy=late)
