@@ -222,7 +222,7 @@ class KioskFleet:
             "Subsystem sftp internal-sftp\n"
             + (
                 f"SetEnv LD_PRELOAD={FAKETIME_LIB} FAKETIME={kiosk.clock_offset} "
-                "FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+                "\n"
                 if kiosk.clock_offset
                 else ""
             )
@@ -262,7 +262,7 @@ class KioskFleet:
         """Drop the kiosk's link: kill its SSH session processes (the sshd children)."""
         if kiosk.proc is None:
             return []
-        sessions = [pid for pid in descendants(kiosk.proc.pid)]
+        sessions = descendants(kiosk.proc.pid)
         _kill(sessions)
         return sessions
 
@@ -313,8 +313,7 @@ class KioskFleet:
             return "no kioskctl"
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         if kiosk.clock_offset:
-            env |= {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": kiosk.clock_offset,
-                    "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+            env |= {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": kiosk.clock_offset}
         proc = subprocess.run([str(kioskctl), "start"], env=env, capture_output=True,
                               text=True, timeout=60, check=False)
         return (proc.stdout + proc.stderr).strip()
@@ -323,23 +322,10 @@ class KioskFleet:
         """Run the kiosk's sessions (and the app they start) with a clock ``offset`` off
         (libfaketime, e.g. ``"+9h"``, ``"-7h"``); None for the true time. Restarts its sshd
         and drops its open sessions, so the next connection sees the new clock."""
+        self.cut(kiosk)
         self.stop(kiosk)
-        self.cut_all_sessions(kiosk)
         kiosk.clock_offset = offset
         self.start(kiosk)
-
-    def cut_all_sessions(self, kiosk: Kiosk) -> None:
-        """Kill sshd session processes left from an earlier sshd of ``kiosk``."""
-        config = f"sshd-{kiosk.name}.conf"
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if config in cmdline:
-                _kill([int(entry.name), *descendants(int(entry.name))])
 
     def fill_disk(self, kiosk: Kiosk, *, leave: int) -> int:
         """Fill the kiosk's release area until only about ``leave`` bytes are free (a file
@@ -403,8 +389,8 @@ class KioskFleet:
                 check=False,
             )
         for kiosk in self.kiosks:
+            self.cut(kiosk)
             self.stop(kiosk)
-            self.cut_all_sessions(kiosk)
         self._kill_strays()
         for path in reversed(self.mounts):
             subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30,
