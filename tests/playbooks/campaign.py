@@ -237,20 +237,25 @@ class Campaign:
 
     # ------------------------------------------------------------------ rounds
 
-    def run_round(self, number: int) -> list[Update]:
+    def run_round(
+        self, number: int, plan: Mapping[str, tuple[Fault, str | None]] | None = None
+    ) -> list[Update]:
         """One rollout of a new release to every kiosk, faults included; returns its
-        updates (also kept in :attr:`updates`)."""
+        updates (also kept in :attr:`updates`). ``plan`` (kiosk name → fault and the task
+        it is aimed at) replaces the random draw."""
         version = f"2.{number}.0"
         by_name = {k.name: k for k in self.fleet.kiosks}
         updates: dict[str, Update] = {}
         aims: dict[str, str] = {}
         for k in self.fleet.kiosks:
-            fault = Fault.NONE
-            if self.rng.random() < self.share:
+            fault, aim = Fault.NONE, None
+            if plan is not None:
+                fault, aim = plan.get(k.name, (Fault.NONE, None))
+            elif self.rng.random() < self.share:
                 fault = self.rng.choice(self.faults)
             updates[k.name] = Update(number, k.name, version, fault)
             if fault in (Fault.CUT, Fault.POWER):
-                aims[k.name] = self.rng.choice(TASKS)
+                aims[k.name] = aim or self.rng.choice(TASKS)
                 updates[k.name].detail = f"at {aims[k.name]!r}"
             elif fault == Fault.DISK_FILLS:
                 aims[k.name] = "Copy the release tarball from the controller"
