@@ -190,9 +190,9 @@ def _swap_link(root: str, name: str, target: str) -> None:
     _fsync_path(root)
 
 
-def _complete_releases(releases: str) -> list[tuple[int, str]]:
-    """(install sequence, path) of every complete release, oldest first."""
-    found = []
+def _complete_releases(releases: str) -> list[tuple[float, str]]:
+    """(install sequence, path) of every release with a marker, oldest first."""
+    found: list[tuple[float, str]] = []
     if not os.path.isdir(releases):
         return found
     for name in os.listdir(releases):
@@ -202,7 +202,7 @@ def _complete_releases(releases: str) -> list[tuple[int, str]]:
         marker = read_marker(path)
         if marker is None:
             continue
-        seq = marker.get("seq") or 0
+        seq = float(marker.get("seq") or 0)
         if not seq:  # first-format marker: order by its time
             seq = -1.0 / max(os.path.getmtime(os.path.join(path, MARKER)), 1.0)
         found.append((seq, path))
@@ -354,7 +354,7 @@ def main() -> None:
                 "needed to unpack it; nothing was changed",
                 **result,
             )
-        seq = max([s for s, _p in _complete_releases(releases) if s > 0] or [0]) + 1
+        seq = int(max([s for s, _p in _complete_releases(releases) if s > 0] or [0])) + 1
         tmp = tempfile.mkdtemp(prefix=f".unpack-{version}-", dir=releases)
         try:
             with tarfile.open(p["tarball"]) as tar:
