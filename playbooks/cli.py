@@ -305,11 +305,14 @@ def status(
         f"created {format_wib(detail.created_at)} by {detail.created_by}; "
         f"updated {format_wib(detail.updated_at, seconds=True)}"
     )
-    table = Table("batch", "kiosk", "village", "state", "tries", "last task", "message")
+    # Whole messages, wrapped in their column (a cut-off reason hides what to do).
+    table = Table("batch", "kiosk", "village", "state", "tries")
+    table.add_column("last task", overflow="fold", ratio=1)
+    table.add_column("message", overflow="fold", ratio=3)
     for h in detail.hosts:
         table.add_row(
             str(h.batch), h.device_id, h.village_code or "", h.state, str(h.attempts),
-            h.last_task or "", (h.message or "")[:80],
+            h.last_task or "", h.message or "",
         )
     out.print(table)
 

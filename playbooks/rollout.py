@@ -893,6 +893,20 @@ def _run_one_batch(
     batch_failed = any(recorder.outcome(d, result)[0] in FAILURE_STATES for d in due)
     max_fail = parse_percent(opts.max_fail)
     is_canary = number == 0 and (opts.canary > 0 or opts.waves == WaveMode.TREE)
+    untried = [d for d in due if recorder.outcome(d, result)[0] in (HostState.UNREACHABLE, None)]
+    if is_canary and untried and not batch_failed and not heartbeat.aborted.is_set():
+        # A canary that could not be tried proved nothing: never count it as a success.
+        reasons = "; ".join(
+            f"{d}: {recorder.unreachable.get(d) or 'the run stopped before it finished'}"
+            for d in untried
+        )
+        _set_status(
+            engine, rid, RolloutStatus.HALTED,
+            f"canary kiosk(s) could not be tried (unreachable: {reasons}): the release is "
+            "not rolled out further; start a new rollout once the canary is reachable",
+            now=now,
+        )
+        return done, True
     if is_canary and batch_failed:
         _set_status(
             engine, rid, RolloutStatus.HALTED,

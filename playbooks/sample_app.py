@@ -5,7 +5,9 @@ kiosk app release provides). This one serves ``GET /health`` with its version on
 ``$KIOSK_APP_LISTEN:$KIOSK_APP_PORT``. It can be made to fail its health check:
 
 * built with ``broken=True`` (a ``BROKEN`` marker in the tarball) it answers 500;
-* on a kiosk whose ``$KIOSK_ROOT/fail-versions`` lists its version it exits at once.
+* on a kiosk whose ``$KIOSK_ROOT/fail-versions`` lists its version it exits at once;
+* on a kiosk whose ``$KIOSK_ROOT/hang-versions`` lists its version it hangs: the process
+  stays alive and accepts connections on its port but never answers ``/health``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 LISTEN = os.environ.get("KIOSK_APP_LISTEN", "127.0.0.1")
 PORT = int(os.environ.get("KIOSK_APP_PORT", "8080"))
+try:
+    with open(os.path.join(ROOT, "hang-versions")) as fh:
+        HANG = VERSION in fh.read().split()
+except OSError:
+    HANG = False
+if HANG:
+    import socket
+    import time
+    hung = socket.socket()
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind((LISTEN, PORT))
+    hung.listen(64)
+    while True:
+        time.sleep(3600)
 server = http.server.HTTPServer((LISTEN, PORT), Handler)
 server.serve_forever()
 '''

@@ -16,6 +16,7 @@ wanted=(
   "wrk:/usr/bin/wrk"
   "iproute2:/usr/sbin/ip"
   "procps:/usr/bin/ps"
+  "faketime:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 )
 if [ "${1:-}" = "--demo" ]; then
   # `make demo`: Prometheus and Alertmanager for incidents, sshd for the kiosk stand-ins.
