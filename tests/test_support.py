@@ -54,3 +54,19 @@ def test_sshd_starts_answers_and_stops(tmp_path: Path) -> None:
     assert proc.returncode is not None  # stopped on leaving the block
     with pytest.raises(TimeoutError):
         wait_port("127.0.2.50", port, timeout=0.3)
+
+
+def test_wait_for_does_not_take_an_error_for_a_result() -> None:
+    """A check that raises (a peer not listening yet) is retried, not returned as ready."""
+    from tests.support.peers import wait_for
+
+    calls = []
+
+    def check() -> str | None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("connection refused")
+        return "ready"
+
+    assert wait_for(check, timeout=5, what="a flaky peer", interval=0.01) == "ready"
+    assert len(calls) == 3

@@ -17,10 +17,12 @@ import contextlib
 import getpass
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +96,9 @@ class KioskStandIns:
         self.client_key = self.base / "id_ed25519"
         self.known_hosts = self.base / "known_hosts"
         self.authorized_keys = self.base / "authorized_keys"
-        self.control_dir = self.base / "cp"
-        self.control_dir.mkdir(exist_ok=True)
+        # SSH control sockets need a short path (a Unix socket path is at most 108 bytes):
+        # a directory of their own under /tmp, whatever the demo's directory is.
+        self.control_dir = Path(tempfile.mkdtemp(prefix="ktg-cp-"))
         for key in (self.host_key, self.client_key):
             if not key.exists():
                 subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C",
@@ -203,6 +206,7 @@ class KioskStandIns:
                            capture_output=True, timeout=10, check=False)
         for device_id in self.hosts:
             self.stop(device_id)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
         roots = str(self.base / "roots")
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():

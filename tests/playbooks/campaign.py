@@ -26,6 +26,7 @@ invariant (:meth:`KioskFleet.check`) and its rollout record must say what it is 
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import threading
@@ -122,6 +123,15 @@ class Campaign:
     updates: list[Update] = field(default_factory=list)
     log: Callable[[str], None] = print
 
+    def __post_init__(self) -> None:
+        # The stand-ins' playbook variables template per host: they are the administrator's
+        # site variables file (the only vars Ansible templates), not a rollout's extra vars.
+        if self.settings.playbook_vars_file is None:
+            self.releases.mkdir(parents=True, exist_ok=True)
+            path = self.releases.parent / "site-vars.json"
+            path.write_text(json.dumps(self.fleet.extravars()))
+            self.settings = self.settings.model_copy(update={"playbook_vars_file": path})
+
     # ------------------------------------------------------------------ setup
 
     def seed_inventory(self) -> None:
@@ -152,8 +162,7 @@ class Campaign:
         rid = create_rollout(
             self.engine, release, target=TargetFilter(),
             options=RolloutOptions(canary=0, batch="100%", max_fail=100,
-                                   forks=len(self.fleet.kiosks),
-                                   extra_vars=self.fleet.extravars()),
+                                   forks=len(self.fleet.kiosks)),
             created_by="never-brick-campaign",
         )
         run_rollout(self.engine, rid, settings=self.settings, envvars=self.fleet.envvars(),

@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -134,8 +135,8 @@ class KioskFleet:
         self.client_key = base / "id_ed25519"
         self.known_hosts = base / "known_hosts"
         self.authorized_keys = base / "authorized_keys"
-        self.control_dir = base / "cp"
-        self.control_dir.mkdir(exist_ok=True)
+        # a short path: a Unix socket path is at most 108 bytes, pytest's tmp paths grow
+        self.control_dir = Path(tempfile.mkdtemp(prefix="ktg-cp-"))
         for key in (self.host_key, self.client_key):
             subprocess.run(
                 [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True

@@ -31,11 +31,13 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = check()
-        except (httpx.HTTPError, OSError) as exc:
+            result = check()
+        except (httpx.HTTPError, OSError) as exc:  # not up yet: an error is never a result
             last = exc
-        if last:
-            return last  # type: ignore[no-any-return]
+        else:
+            last = result
+            if result:
+                return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
